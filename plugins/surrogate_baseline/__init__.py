@@ -1,0 +1,1 @@
+"""Non-learned baselines: the floor that learned generators must beat."""

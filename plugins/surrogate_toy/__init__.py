@@ -1,0 +1,1 @@
+"""Toy simulators: small problems with known answers, for demos and tests."""

@@ -1,0 +1,8 @@
+"""Entry point of the toy plugin (registered like any third-party plugin)."""
+
+from surrogate import hookimpl
+
+
+@hookimpl
+def register_simulators(register):
+    register("toy.gmm2d", "surrogate_toy.gmm2d:GaussianRing")

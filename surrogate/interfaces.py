@@ -1,0 +1,205 @@
+"""The two interfaces analysis code sees: ``Simulator`` (reference Monte Carlo) and
+``Surrogate`` (a learned or fitted generator).
+
+Both answer ``sample(n, conditions=None, *, seed=None) -> Events``, so analysis code can
+swap one for the other.  The base classes own everything that must behave the same in
+every plugin (seeding, condition handling, spec checks, checkpoint layout); plugin
+authors implement the small ``_sample``/``_fit``/``_state`` methods.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from .errors import SpecError, SurrogateError, suggest
+from .events import Events
+from .spec import EventSpec
+
+Seed = int | np.random.SeedSequence | None
+Conditions = Mapping[str, Any] | None
+DataSource = Events | str | os.PathLike[str]
+
+
+def make_rng(seed: Seed) -> np.random.Generator:
+    """The one place a seed becomes a generator (PCG64), so every plugin seeds alike."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def check_n(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise SpecError(f"n must be a non-negative integer, not {n!r}")
+    return int(n)
+
+
+class Simulator(ABC):
+    """A reference Monte Carlo.  Subclasses set ``spec`` and implement ``_sample``.
+
+    ``name``/``version`` identify the simulator in file metadata; ``options`` are the
+    factory options it was built with (geometry, particle...), recorded for provenance.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "0"
+    spec: EventSpec
+
+    def __init__(self, **options: Any) -> None:
+        self.options: dict[str, Any] = dict(options)
+
+    def sample(self, n: int, conditions: Conditions = None, *, seed: Seed = None) -> Events:
+        """Simulate ``n`` events at ``conditions`` (scalars broadcast; ``None``: drawn
+        from each condition's prior).  The same seed gives the same events."""
+        n = check_n(n)
+        rng = make_rng(seed)
+        conds = self.spec.resolve_conditions(n, conditions, rng)
+        fields = self._sample(n, conds, rng)
+        return Events(self.spec.check_fields(fields, what=f"simulator {self.name!r} output"),
+                      conds, self.spec)
+
+    @abstractmethod
+    def _sample(
+        self, n: int, conditions: dict[str, np.ndarray], rng: np.random.Generator
+    ) -> Mapping[str, np.ndarray]:
+        """Return the fields of ``n`` events at the given per-event conditions."""
+
+    def preprocessing(self) -> list[dict[str, Any]] | None:
+        """The transform chain a generator should apply to this simulator's events
+        (see :mod:`surrogate.preprocessing`), or ``None`` for the generator's default."""
+        return None
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"<Simulator {self.name} {opts}>".replace(" >", ">")
+
+
+class Surrogate(ABC):
+    """A generator trained on events.  Subclasses implement ``_fit``, ``_sample`` and the
+    state round trip; checkpoints, seeding and spec checks live here.
+
+    ``defaults`` lists every hyper-parameter with its default; unknown ones are refused so
+    a typo does not silently train the wrong model.  ``density`` says what ``log_prob``
+    returns: the exact log-density, a lower bound, or nothing.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "0"
+    density: ClassVar[Literal["exact", "bound", "none"]] = "none"
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, spec: EventSpec | None = None, **hyperparameters: Any) -> None:
+        unknown = sorted(set(hyperparameters) - set(self.defaults))
+        if unknown:
+            raise SurrogateError(
+                f"model {self.name!r}: unknown option {unknown[0]!r}"
+                + (suggest(unknown[0], self.defaults)
+                   or f" (options: {', '.join(sorted(self.defaults)) or 'none'})")
+            )
+        self.hyperparameters: dict[str, Any] = {**self.defaults, **hyperparameters}
+        self.spec: EventSpec | None = spec
+        self.provenance: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
+
+    # -- training ---------------------------------------------------------------------
+    def fit(self, data: DataSource, *, seed: Seed = None, **options: Any) -> Surrogate:
+        """Fit to events (in memory, or an event file streamed in batches).
+
+        The data must match the model's spec (set from the data when the model has none);
+        ``options`` go to the plugin's training loop (epochs, batch size...).
+        """
+        from .io import open_events
+
+        source = data if isinstance(data, Events) else open_events(data)
+        if source.spec is None:
+            raise SpecError("training data has no event spec: pass events from a simulator "
+                            "or a file written by this toolkit (or read with spec=...)")
+        if self.spec is None:
+            self.spec = source.spec
+        elif not self.spec.compatible_with(source.spec):
+            raise SpecError(
+                f"training data spec does not match the model's:\n{source.spec.describe()}\n"
+                f"model:\n{self.spec.describe()}"
+            )
+        if isinstance(source, Events):
+            source = source.check(self.spec, what="training data")
+        self.provenance = {
+            "data": str(data) if not isinstance(data, Events) else "in-memory events",
+            "n_events": len(source),
+            "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
+            **getattr(source, "metadata_summary", {}),
+        }
+        self._fit(source, seed=seed, **options)
+        return self
+
+    @abstractmethod
+    def _fit(self, data: Any, *, seed: Seed, **options: Any) -> None:
+        """Fit to ``data``: ``Events`` or an event-file reader (``len``, slicing, ``spec``)."""
+
+    # -- generation ---------------------------------------------------------------------
+    def sample(self, n: int, conditions: Conditions = None, *, seed: Seed = None) -> Events:
+        """Generate ``n`` events; conditions are checked against the trained range."""
+        spec = self._require_spec()
+        n = check_n(n)
+        rng = make_rng(seed)
+        conds = spec.resolve_conditions(n, conditions, rng)
+        fields = self._sample(n, conds, rng)
+        return Events(spec.check_fields(fields, what=f"model {self.name!r} output"), conds, spec)
+
+    @abstractmethod
+    def _sample(
+        self, n: int, conditions: dict[str, np.ndarray], rng: np.random.Generator
+    ) -> Mapping[str, np.ndarray]:
+        """Return the fields of ``n`` generated events."""
+
+    def log_prob(self, events: Events, conditions: Conditions = None) -> np.ndarray:
+        """Log-density of ``events`` (per event, in the units of the spec's fields).
+
+        Exact or a lower bound as ``density`` says; models without a density raise.
+        """
+        if self.density == "none":
+            raise SurrogateError(f"model {self.name!r} has no tractable density")
+        spec = self._require_spec()
+        conds = events.conditions if conditions is None else conditions
+        checked = Events.checked(events.fields, conds, spec, what="log_prob input")
+        return self._log_prob(checked)
+
+    def _log_prob(self, events: Events) -> np.ndarray:
+        raise SurrogateError(f"model {self.name!r} does not implement log_prob")
+
+    # -- persistence --------------------------------------------------------------------
+    @abstractmethod
+    def _state(self) -> dict[str, np.ndarray]:
+        """Everything learned, as named numpy arrays (stored as safetensors)."""
+
+    @abstractmethod
+    def _load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what ``_state`` returned, on a model built from the same config."""
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model directory (``config.json``, ``model.safetensors``, ``README.md``)
+        atomically: an interrupted save leaves the previous directory, never half a new one."""
+        from .checkpoint import save_model
+
+        return save_model(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Surrogate:
+        """Load a model directory written by ``save``; refuses another plugin's checkpoint."""
+        from .checkpoint import load_model
+
+        return load_model(Path(path), expected=cls)
+
+    def _require_spec(self) -> EventSpec:
+        if self.spec is None:
+            raise SurrogateError(f"model {self.name!r} is not trained yet (no event spec)")
+        return self.spec
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters.items())
+        return f"<Surrogate {self.name} {hp}>"

@@ -1,0 +1,220 @@
+"""HDF5 event files (h5py).
+
+Layouts:
+  ``calochallenge``  ``incident_energies`` (N, 1) and ``showers`` (N, V) at the root, as
+                     the 2022 Fast Calorimeter Simulation Challenge, so files open in its
+                     evaluation tools;
+  ``default``        one dataset per field ``(N, *shape)`` and one per condition ``(N,)``.
+
+Datasets are chunked (event axis first, ~256 KiB chunks), gzip-4 with shuffle, and
+appendable, so a file larger than memory is written batch by batch and read back in
+batches.  Writing goes to a temporary name renamed on ``close``: an interrupted run never
+leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EventFileError, SpecError
+from ..events import Events
+from ..spec import EventSpec
+from .atomic import atomic_path
+from .metadata import decode, encode
+
+CHUNK_BYTES = 256 * 1024
+COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+def _datasets(spec: EventSpec) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Dataset name -> (per-event shape, dtype) for the spec's layout."""
+    cond_shape = (1,) if spec.layout == "calochallenge" else ()
+    out = {f.name: (f.shape, f.dtype) for f in spec.fields}
+    out |= {c.name: (cond_shape, "float64") for c in spec.conditions}
+    return out
+
+
+class EventWriter:
+    """Append events to a new HDF5 file; the file appears under its name on ``close``.
+
+    Use as a context manager: an exception inside the block removes the temporary file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], spec: EventSpec, metadata: Mapping[str, Any]):
+        import h5py
+
+        self.path = Path(path)
+        self.spec = spec
+        self.metadata = dict(metadata)
+        self.n = 0
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        try:
+            self._file = h5py.File(tmp, "w")
+            for name, (shape, dtype) in _datasets(spec).items():
+                per_event = max(1, int(np.prod(shape)) * np.dtype(dtype).itemsize)
+                chunk = max(1, min(65536, CHUNK_BYTES // per_event))
+                self._file.create_dataset(
+                    name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+                    chunks=(chunk, *shape), **COMPRESSION,
+                )
+        except BaseException:
+            self._atomic.__exit__(*sys.exc_info())
+            raise
+
+    def write(self, events: Events) -> None:
+        """Append a batch (checked against the spec first, so a bad batch writes nothing)."""
+        events = events.check(self.spec, what=f"events for {self.path.name}")
+        m = len(events)
+        for name, (shape, _) in _datasets(self.spec).items():
+            data = events[name]
+            ds = self._file[name]
+            ds.resize(self.n + m, axis=0)
+            ds[self.n :] = data.reshape(m, *shape)
+        self.n += m
+
+    def close(self) -> Path:
+        self.metadata["n_events"] = self.n
+        for key, value in encode(self.metadata).items():
+            self._file.attrs[key] = value
+        self._file.close()
+        self._atomic.__exit__(None, None, None)
+        return self.path
+
+    def abort(self, exc_info: tuple[Any, Any, Any]) -> None:
+        """Close and delete the temporary file; the target path is left untouched."""
+        self._file.close()
+        self._atomic.__exit__(*exc_info)
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if exc_info[0] is None:
+            self.close()
+        else:
+            self.abort(exc_info)
+
+
+def write_events(path: str | os.PathLike[str], events: Events, metadata: Mapping[str, Any]) -> Path:
+    """Write ``events`` in one go (see :class:`EventWriter`)."""
+    if events.spec is None:
+        raise SpecError("events without a spec cannot be written")
+    with EventWriter(path, events.spec, metadata) as writer:
+        for batch in events.batches(65536):
+            writer.write(batch)
+    return Path(path)
+
+
+class EventFile:
+    """Read an HDF5 event file lazily: ``len``, slicing (``f[a:b]`` -> Events), ``batches``.
+
+    Files written by this toolkit carry their spec; foreign files (the CaloChallenge's,
+    Geant4 exports) need ``spec``.  The HDF5 handle is opened on demand, so the reader can
+    be pickled into data-loader workers.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], spec: EventSpec | None = None):
+        import h5py
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise EventFileError(f"{self.path}: no such file")
+        if not h5py.is_hdf5(self.path):
+            raise EventFileError(f"{self.path}: not an HDF5 file")
+        self._file: Any = None
+        try:
+            f = self._h5()
+            attrs = dict(f.attrs)
+        except OSError as exc:
+            raise EventFileError(f"{self.path}: unreadable HDF5 file, truncated? ({exc})") from exc
+        self.metadata: dict[str, Any] = {}
+        if "surrogate_format_version" in attrs:
+            self.metadata = decode(attrs, str(self.path))
+            own = EventSpec.from_dict(self.metadata["spec"])
+            if spec is not None and not spec.compatible_with(own):
+                raise SpecError(f"{self.path}: file spec differs from the one given:\n"
+                                f"{own.describe()}\nexpected:\n{spec.describe()}")
+            spec = spec or own
+        elif spec is None:
+            raise EventFileError(
+                f"{self.path}: not written by surrogate (no metadata): give the event spec, "
+                "e.g. --simulator NAME"
+            )
+        self.spec: EventSpec = spec
+        self._n = self._check_layout()
+
+    def _h5(self) -> Any:
+        import h5py
+
+        if self._file is None:
+            self._file = h5py.File(self.path, "r")
+        return self._file
+
+    def _check_layout(self) -> int:
+        f = self._h5()
+        lengths = set()
+        for name, (shape, _) in _datasets(self.spec).items():
+            if name not in f:
+                raise EventFileError(f"{self.path}: missing dataset {name!r} "
+                                     f"(has {', '.join(sorted(f.keys())) or 'none'})")
+            ds = f[name]
+            ok = ds.shape[1:] == shape or (shape == () and ds.shape[1:] == (1,))
+            if not ok:
+                raise EventFileError(f"{self.path}: dataset {name!r} has shape {ds.shape}, "
+                                     f"expected (N, {', '.join(map(str, shape))})")
+            lengths.add(ds.shape[0])
+        if len(lengths) != 1:
+            raise EventFileError(f"{self.path}: datasets differ in length {sorted(lengths)}")
+        n = lengths.pop()
+        if self.metadata and self.metadata["n_events"] != n:
+            raise EventFileError(f"{self.path}: holds {n} events, metadata says "
+                                 f"{self.metadata['n_events']}")
+        return n
+
+    @property
+    def metadata_summary(self) -> dict[str, Any]:
+        """The provenance a model records about its training file."""
+        keys = ("producer", "producer_version", "seed", "options", "created")
+        return {f"data_{k}": self.metadata[k] for k in keys if k in self.metadata}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, key: slice) -> Events:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("event files are read by contiguous slices: f[start:stop]")
+        f = self._h5()
+        try:
+            fields = {fl.name: f[fl.name][key] for fl in self.spec.fields}
+            conds = {c.name: f[c.name][key].reshape(-1) for c in self.spec.conditions}
+        except OSError as exc:
+            raise EventFileError(f"{self.path}: read failed, file truncated? ({exc})") from exc
+        return Events.checked(fields, conds, self.spec, what=str(self.path))
+
+    def batches(self, size: int) -> Iterator[Events]:
+        for start in range(0, self._n, size):
+            yield self[start : start + size]
+
+    def read(self) -> Events:
+        return self[:]
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> EventFile:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_file": None}

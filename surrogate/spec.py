@@ -1,0 +1,302 @@
+"""What one event is: named arrays (fields) and the conditions they are simulated at.
+
+A spec is the contract between a simulator, the surrogates trained on its output and the
+files in between.  Everything that crosses that boundary is checked here, so an error
+names the offending field instead of surfacing as a shape mismatch deep inside a model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import SpecError, suggest
+
+LAYOUTS = ("default", "calochallenge")
+PRIORS = ("uniform", "loguniform")
+
+
+def _bound(x: float | None) -> float | None:
+    """JSON has no infinity: an open bound is stored as ``null``."""
+    return None if x is None or math.isinf(x) else float(x)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One named array of an event.
+
+    ``shape`` is the per-event shape (``()`` for a scalar).  ``low``/``high`` are physical
+    bounds (voxel energies are >= 0, say); values outside them are refused as input.
+    """
+
+    name: str
+    shape: tuple[int, ...] = ()
+    dtype: str = "float32"
+    unit: str = ""
+    low: float | None = None
+    high: float | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        if any(s <= 0 for s in self.shape):
+            raise SpecError(f"field {self.name!r}: shape {self.shape} must be positive")
+        try:
+            np.dtype(self.dtype)
+        except TypeError as exc:
+            raise SpecError(f"field {self.name!r}: unknown dtype {self.dtype!r}") from exc
+
+    @property
+    def size(self) -> int:
+        """Number of scalars per event."""
+        return math.prod(self.shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "unit": self.unit,
+            "low": _bound(self.low),
+            "high": _bound(self.high),
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A per-event scalar the events are generated at (incident energy, ring radius...).
+
+    ``[low, high]`` is the valid range: a model trained on it refuses to extrapolate.
+    ``prior`` says how a simulator draws the condition when the caller gives none.
+    """
+
+    name: str
+    unit: str = ""
+    low: float = -math.inf
+    high: float = math.inf
+    prior: str = "uniform"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        low = -math.inf if self.low is None else float(self.low)
+        high = math.inf if self.high is None else float(self.high)
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+        if not low <= high:
+            raise SpecError(f"condition {self.name!r}: low {low} > high {high}")
+        if self.prior not in PRIORS:
+            raise SpecError(f"condition {self.name!r}: prior must be one of {PRIORS}")
+        if self.prior == "loguniform" and low <= 0:
+            raise SpecError(f"condition {self.name!r}: a log-uniform prior needs low > 0")
+
+    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``n`` values from the prior over the valid range."""
+        if math.isinf(self.low) or math.isinf(self.high):
+            raise SpecError(
+                f"condition {self.name!r} has an open range and no default distribution: pass it"
+            )
+        if self.prior == "loguniform":
+            return np.exp(rng.uniform(math.log(self.low), math.log(self.high), n))
+        return rng.uniform(self.low, self.high, n)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "low": _bound(self.low),
+            "high": _bound(self.high),
+            "prior": self.prior,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """The fields of an event, the conditions and the on-disk layout.
+
+    ``layout="calochallenge"`` stores the single field ``showers`` and the single condition
+    ``incident_energies`` exactly as the Fast Calorimeter Simulation Challenge 2022 files do;
+    every other spec uses one dataset per field and per condition.
+    """
+
+    fields: tuple[Field, ...]
+    conditions: tuple[Condition, ...] = ()
+    layout: str = "default"
+    _index: dict[str, Field | Condition] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
+        object.__setattr__(self, "conditions", tuple(self.conditions))
+        if not self.fields:
+            raise SpecError("an event spec needs at least one field")
+        names = [f.name for f in self.fields] + [c.name for c in self.conditions]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SpecError(f"names used twice in the spec: {', '.join(dupes)}")
+        if self.layout not in LAYOUTS:
+            raise SpecError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
+        if self.layout == "calochallenge" and (
+            self.field_names != ("showers",)
+            or self.condition_names != ("incident_energies",)
+            or len(self.fields[0].shape) != 1
+        ):
+            raise SpecError(
+                "the calochallenge layout needs exactly the field 'showers' (N, V) "
+                "and the condition 'incident_energies'"
+            )
+        object.__setattr__(
+            self, "_index", {**{f.name: f for f in self.fields}, **{c.name: c for c in self.conditions}}
+        )
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def condition_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.conditions)
+
+    def field(self, name: str) -> Field:
+        return self._lookup(name, Field)  # type: ignore[return-value]
+
+    def condition(self, name: str) -> Condition:
+        return self._lookup(name, Condition)  # type: ignore[return-value]
+
+    def _lookup(self, name: str, kind: type) -> Field | Condition:
+        item = self._index.get(name)
+        if not isinstance(item, kind):
+            names = self.field_names if kind is Field else self.condition_names
+            raise SpecError(f"unknown {kind.__name__.lower()} {name!r}{suggest(name, names)}")
+        return item
+
+    # -- serialisation -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fields": [f.to_dict() for f in self.fields],
+            "conditions": [c.to_dict() for c in self.conditions],
+            "layout": self.layout,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EventSpec:
+        try:
+            return cls(
+                fields=tuple(
+                    Field(**{**f, "shape": tuple(f.get("shape", ()))}) for f in data["fields"]
+                ),
+                conditions=tuple(Condition(**c) for c in data.get("conditions", ())),
+                layout=data.get("layout", "default"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise SpecError(f"malformed event spec: {exc}") from exc
+
+    def describe(self) -> str:
+        """A few human-readable lines, for the CLI and model cards."""
+        lines = [
+            f"  field {f.name}: shape {f.shape}, {f.dtype}, unit {f.unit or '-'}" for f in self.fields
+        ]
+        lines += [
+            f"  condition {c.name}: [{c.low:g}, {c.high:g}] {c.unit or ''}".rstrip()
+            for c in self.conditions
+        ]
+        return "\n".join(lines)
+
+    # -- checks -------------------------------------------------------------------------
+    def check_fields(self, fields: Mapping[str, Any], *, what: str = "events") -> dict[str, np.ndarray]:
+        """Return the fields as arrays of the spec's dtype, or raise naming the bad field.
+
+        Checks presence, per-event shape, dtype kind (a float field refuses strings or
+        complex numbers), finiteness and the physical bounds.
+        """
+        unknown = sorted(set(fields) - set(self.field_names))
+        if unknown:
+            raise SpecError(
+                f"{what}: unknown field {unknown[0]!r}{suggest(unknown[0], self.field_names)}"
+            )
+        out: dict[str, np.ndarray] = {}
+        n: int | None = None
+        for f in self.fields:
+            if f.name not in fields:
+                raise SpecError(f"{what}: missing field {f.name!r}")
+            arr = np.asarray(fields[f.name])
+            if arr.shape[1:] != f.shape or arr.ndim != len(f.shape) + 1:
+                raise SpecError(
+                    f"{what}: field {f.name!r} has shape {arr.shape}, expected (n, "
+                    + ", ".join(map(str, f.shape))
+                    + (")" if f.shape else ")")
+                )
+            if n is not None and arr.shape[0] != n:
+                raise SpecError(f"{what}: field {f.name!r} has {arr.shape[0]} events, others {n}")
+            n = arr.shape[0]
+            if not np.can_cast(arr.dtype, f.dtype, casting="same_kind"):
+                raise SpecError(f"{what}: field {f.name!r} has dtype {arr.dtype}, expected {f.dtype}")
+            arr = arr.astype(f.dtype, copy=False)
+            _check_values(arr, f.name, f.low, f.high, what, "field")
+            out[f.name] = arr
+        return out
+
+    def check_conditions(
+        self, conditions: Mapping[str, Any], n: int, *, what: str = "conditions"
+    ) -> dict[str, np.ndarray]:
+        """Return every condition as a float64 array of length ``n``; scalars are broadcast."""
+        unknown = sorted(set(conditions) - set(self.condition_names))
+        if unknown:
+            raise SpecError(
+                f"{what}: unknown condition {unknown[0]!r}"
+                + (suggest(unknown[0], self.condition_names) or
+                   f" (this spec takes {', '.join(self.condition_names) or 'no conditions'})")
+            )
+        out: dict[str, np.ndarray] = {}
+        for c in self.conditions:
+            if c.name not in conditions:
+                raise SpecError(f"{what}: missing condition {c.name!r}")
+            try:
+                arr = np.asarray(conditions[c.name], dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise SpecError(f"{what}: condition {c.name!r} is not numeric") from exc
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                arr = arr[:, 0]
+            if arr.ndim == 0:
+                arr = np.full(n, float(arr))
+            if arr.shape != (n,):
+                raise SpecError(f"{what}: condition {c.name!r} has shape {arr.shape}, expected ({n},)")
+            _check_values(arr, c.name, c.low, c.high, what, "condition")
+            out[c.name] = arr
+        return out
+
+    def resolve_conditions(
+        self,
+        n: int,
+        conditions: Mapping[str, Any] | None,
+        rng: np.random.Generator,
+    ) -> dict[str, np.ndarray]:
+        """Conditions for ``n`` events: the given ones checked, or drawn from the priors."""
+        if conditions is None:
+            return {c.name: c.draw(n, rng) for c in self.conditions}
+        return self.check_conditions(conditions, n)
+
+    def compatible_with(self, other: EventSpec) -> bool:
+        """Same fields (names, shapes) and conditions: events of one fit the other."""
+        return [(f.name, f.shape) for f in self.fields] == [
+            (f.name, f.shape) for f in other.fields
+        ] and self.condition_names == other.condition_names
+
+
+def _check_values(
+    arr: np.ndarray, name: str, low: float | None, high: float | None, what: str, kind: str
+) -> None:
+    if arr.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.argmax(bad.reshape(len(arr), -1).any(axis=1))) if arr.ndim else 0
+        raise SpecError(f"{what}: {kind} {name!r} has NaN or Inf values (first in event {i})")
+    if low is not None and not math.isinf(low) and arr.size and arr.min() < low:
+        raise SpecError(f"{what}: {kind} {name!r} has values below {low:g} (min {arr.min():g})")
+    if high is not None and not math.isinf(high) and arr.size and arr.max() > high:
+        raise SpecError(f"{what}: {kind} {name!r} has values above {high:g} (max {arr.max():g})")
