@@ -79,7 +79,9 @@ def simulator(name: str, **options: Any) -> Simulator:
     _check_options("simulator", name, factory, options)
     sim = factory(**options)
     if not isinstance(sim, Simulator):
-        raise PluginError(f"simulator {name!r} factory returned {type(sim).__name__}, not a Simulator")
+        raise PluginError(
+            f"simulator {name!r} factory returned {type(sim).__name__}, not a Simulator"
+        )
     sim.name = name  # the registry name is the one files and reports record
     return sim
 

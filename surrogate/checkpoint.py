@@ -91,9 +91,10 @@ def model_card(config: dict[str, Any]) -> str:
         f"# {config['plugin']} surrogate",
         "",
         f"Generator family `{config['plugin']}` (plugin version {config['plugin_version']}), "
-        f"written by surrogate {config.get('toolkit_version', '?')} on {config.get('created', '?')}.",
-        f"Density: {config.get('density', 'none')} "
-        "(`exact`: log_prob is the model's log-density; `bound`: a lower bound; `none`: no density).",
+        f"written by surrogate {config.get('toolkit_version', '?')} "
+        f"on {config.get('created', '?')}.",
+        f"Density: {config.get('density', 'none')} (`exact`: log_prob is the model's "
+        "log-density; `bound`: a lower bound; `none`: no density).",
         "",
         "## Training data",
         "",
@@ -104,13 +105,23 @@ def model_card(config: dict[str, Any]) -> str:
     lines += ["", "## Valid range of conditions", ""]
     if spec.conditions:
         lines += ["| condition | low | high | unit |", "|---|---|---|---|"]
-        lines += [f"| {c.name} | {c.low:g} | {c.high:g} | {c.unit or '-'} |" for c in spec.conditions]
+        lines += [
+            f"| {c.name} | {c.low:g} | {c.high:g} | {c.unit or '-'} |" for c in spec.conditions
+        ]
         lines += ["", "The model refuses conditions outside this range: it was not trained there."]
     else:
         lines += ["Unconditional model."]
-    lines += ["", "## Hyper-parameters", "", "```json",
-              json.dumps(config["hyperparameters"], indent=2, sort_keys=True), "```", "",
-              "## Metrics", ""]
+    lines += [
+        "",
+        "## Hyper-parameters",
+        "",
+        "```json",
+        json.dumps(config["hyperparameters"], indent=2, sort_keys=True),
+        "```",
+        "",
+        "## Metrics",
+        "",
+    ]
     metrics = config.get("metrics") or {}
     lines += [f"- {k}: {v}" for k, v in metrics.items()] or [
         "Not yet validated: run `surrogate validate` on this directory."
@@ -127,7 +138,9 @@ def save_model(model: Surrogate, path: Path) -> Path:
     if path.exists() and not path.is_dir():
         raise CheckpointError(f"{path} exists and is not a directory")
     if path.exists() and any(path.iterdir()) and not (path / CONFIG).is_file():
-        raise CheckpointError(f"{path} is a non-empty directory that is not a model: not overwriting")
+        raise CheckpointError(
+            f"{path} is a non-empty directory that is not a model: not overwriting"
+        )
 
     def write_all(folder: Path) -> None:
         with atomic_path(folder / WEIGHTS) as tmp:

@@ -36,8 +36,12 @@ class Events:
 
     @classmethod
     def checked(
-        cls, fields: Mapping[str, Any], conditions: Mapping[str, Any] | None, spec: EventSpec,
-        *, what: str = "events",
+        cls,
+        fields: Mapping[str, Any],
+        conditions: Mapping[str, Any] | None,
+        spec: EventSpec,
+        *,
+        what: str = "events",
     ) -> Events:
         """Build events validated against ``spec`` (dtype cast, shapes, ranges, NaN)."""
         checked = spec.check_fields(fields, what=what)
@@ -74,7 +78,9 @@ class Events:
 
     def __repr__(self) -> str:
         parts = [f"{k}{v.shape[1:]}" for k, v in self.fields.items()]
-        parts += [f"{k}=[{v.min():.4g}..{v.max():.4g}]" for k, v in self.conditions.items() if len(v)]
+        parts += [
+            f"{k}=[{v.min():.4g}..{v.max():.4g}]" for k, v in self.conditions.items() if len(v)
+        ]
         return f"Events(n={len(self)}, " + ", ".join(parts) + ")"
 
     def batches(self, size: int) -> Iterator[Events]:
@@ -103,6 +109,4 @@ class Events:
     def flat(self) -> np.ndarray:
         """All fields flattened and concatenated per event: ``(n, sum of field sizes)``."""
         names = self.spec.field_names if self.spec else tuple(self.fields)
-        return np.concatenate(
-            [self.fields[k].reshape(len(self), -1) for k in names], axis=1
-        )
+        return np.concatenate([self.fields[k].reshape(len(self), -1) for k in names], axis=1)

@@ -60,8 +60,9 @@ class Simulator(ABC):
         rng = make_rng(seed)
         conds = self.spec.resolve_conditions(n, conditions, rng)
         fields = self._sample(n, conds, rng)
-        return Events(self.spec.check_fields(fields, what=f"simulator {self.name!r} output"),
-                      conds, self.spec)
+        return Events(
+            self.spec.check_fields(fields, what=f"simulator {self.name!r} output"), conds, self.spec
+        )
 
     @abstractmethod
     def _sample(
@@ -98,8 +99,10 @@ class Surrogate(ABC):
         if unknown:
             raise SurrogateError(
                 f"model {self.name!r}: unknown option {unknown[0]!r}"
-                + (suggest(unknown[0], self.defaults)
-                   or f" (options: {', '.join(sorted(self.defaults)) or 'none'})")
+                + (
+                    suggest(unknown[0], self.defaults)
+                    or f" (options: {', '.join(sorted(self.defaults)) or 'none'})"
+                )
             )
         self.hyperparameters: dict[str, Any] = {**self.defaults, **hyperparameters}
         self.spec: EventSpec | None = spec
@@ -117,8 +120,10 @@ class Surrogate(ABC):
 
         source = data if isinstance(data, Events) else open_events(data)
         if source.spec is None:
-            raise SpecError("training data has no event spec: pass events from a simulator "
-                            "or a file written by this toolkit (or read with spec=...)")
+            raise SpecError(
+                "training data has no event spec: pass events from a simulator "
+                "or a file written by this toolkit (or read with spec=...)"
+            )
         if self.spec is None:
             self.spec = source.spec
         elif not self.spec.compatible_with(source.spec):

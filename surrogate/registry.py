@@ -87,7 +87,9 @@ class Registry:
         self.conflicts: dict[tuple[Kind, str], list[Entry]] = {}
 
     # -- loading --------------------------------------------------------------------------
-    def load_entrypoints(self, *, autoload: bool = True, blocked: frozenset[str] = frozenset()) -> None:
+    def load_entrypoints(
+        self, *, autoload: bool = True, blocked: frozenset[str] = frozenset()
+    ) -> None:
         """Load the group's entry points, each in its own try/except."""
         for ep in sorted(importlib.metadata.entry_points(group=GROUP), key=lambda e: e.name):
             dist = ep.dist
@@ -156,8 +158,10 @@ class Registry:
             owners = " and ".join(
                 f"package {e.package!r} (plugin {e.plugin!r})" for e in self.conflicts[kind, name]
             )
-            raise PluginError(f"{kind} name {name!r} is registered by both {owners}; "
-                              "block one with SURROGATE_DISABLED_PLUGINS")
+            raise PluginError(
+                f"{kind} name {name!r} is registered by both {owners}; "
+                "block one with SURROGATE_DISABLED_PLUGINS"
+            )
         try:
             return self.entries[kind][name]
         except KeyError:

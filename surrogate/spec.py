@@ -150,7 +150,9 @@ class EventSpec:
                 "and the condition 'incident_energies'"
             )
         object.__setattr__(
-            self, "_index", {**{f.name: f for f in self.fields}, **{c.name: c for c in self.conditions}}
+            self,
+            "_index",
+            {**{f.name: f for f in self.fields}, **{c.name: c for c in self.conditions}},
         )
 
     @property
@@ -198,7 +200,8 @@ class EventSpec:
     def describe(self) -> str:
         """A few human-readable lines, for the CLI and model cards."""
         lines = [
-            f"  field {f.name}: shape {f.shape}, {f.dtype}, unit {f.unit or '-'}" for f in self.fields
+            f"  field {f.name}: shape {f.shape}, {f.dtype}, unit {f.unit or '-'}"
+            for f in self.fields
         ]
         lines += [
             f"  condition {c.name}: [{c.low:g}, {c.high:g}] {c.unit or ''}".rstrip()
@@ -207,7 +210,9 @@ class EventSpec:
         return "\n".join(lines)
 
     # -- checks -------------------------------------------------------------------------
-    def check_fields(self, fields: Mapping[str, Any], *, what: str = "events") -> dict[str, np.ndarray]:
+    def check_fields(
+        self, fields: Mapping[str, Any], *, what: str = "events"
+    ) -> dict[str, np.ndarray]:
         """Return the fields as arrays of the spec's dtype, or raise naming the bad field.
 
         Checks presence, per-event shape, dtype kind (a float field refuses strings or
@@ -226,15 +231,17 @@ class EventSpec:
             arr = np.asarray(fields[f.name])
             if arr.shape[1:] != f.shape or arr.ndim != len(f.shape) + 1:
                 raise SpecError(
-                    f"{what}: field {f.name!r} has shape {arr.shape}, expected (n, "
-                    + ", ".join(map(str, f.shape))
-                    + (")" if f.shape else ")")
+                    f"{what}: field {f.name!r} has shape {arr.shape}, expected (n"
+                    + "".join(f", {s}" for s in f.shape)
+                    + ")"
                 )
             if n is not None and arr.shape[0] != n:
                 raise SpecError(f"{what}: field {f.name!r} has {arr.shape[0]} events, others {n}")
             n = arr.shape[0]
             if not np.can_cast(arr.dtype, f.dtype, casting="same_kind"):
-                raise SpecError(f"{what}: field {f.name!r} has dtype {arr.dtype}, expected {f.dtype}")
+                raise SpecError(
+                    f"{what}: field {f.name!r} has dtype {arr.dtype}, expected {f.dtype}"
+                )
             arr = arr.astype(f.dtype, copy=False)
             _check_values(arr, f.name, f.low, f.high, what, "field")
             out[f.name] = arr
@@ -248,8 +255,10 @@ class EventSpec:
         if unknown:
             raise SpecError(
                 f"{what}: unknown condition {unknown[0]!r}"
-                + (suggest(unknown[0], self.condition_names) or
-                   f" (this spec takes {', '.join(self.condition_names) or 'no conditions'})")
+                + (
+                    suggest(unknown[0], self.condition_names)
+                    or f" (this spec takes {', '.join(self.condition_names) or 'no conditions'})"
+                )
             )
         out: dict[str, np.ndarray] = {}
         for c in self.conditions:
@@ -264,7 +273,9 @@ class EventSpec:
             if arr.ndim == 0:
                 arr = np.full(n, float(arr))
             if arr.shape != (n,):
-                raise SpecError(f"{what}: condition {c.name!r} has shape {arr.shape}, expected ({n},)")
+                raise SpecError(
+                    f"{what}: condition {c.name!r} has shape {arr.shape}, expected ({n},)"
+                )
             _check_values(arr, c.name, c.low, c.high, what, "condition")
             out[c.name] = arr
         return out

@@ -36,7 +36,9 @@ class GaussianSurrogate(Surrogate):
 
     def _fit(self, data, *, seed=None, **options) -> None:
         if options:
-            raise SurrogateError(f"model 'gaussian' takes no training options ({', '.join(options)})")
+            raise SurrogateError(
+                f"model 'gaussian' takes no training options ({', '.join(options)})"
+            )
         xtx = xty = yty = None
         n_total = 0
         for start in range(0, len(data), int(self.hyperparameters["batch_size"])):
@@ -72,7 +74,11 @@ class GaussianSurrogate(Surrogate):
         for f in self.spec.fields:
             block = flat[:, offset : offset + f.size].reshape(n, *f.shape)
             offset += f.size
-            out[f.name] = np.clip(block, f.low, f.high) if (f.low is not None or f.high is not None) else block
+            out[f.name] = (
+                np.clip(block, f.low, f.high)
+                if (f.low is not None or f.high is not None)
+                else block
+            )
         return out
 
     def _log_prob(self, events):

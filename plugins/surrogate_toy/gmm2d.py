@@ -34,13 +34,32 @@ class GaussianRing(Simulator):
         conditional = conditional in (True, "true", "True", "1", 1)
         if n_modes < 1 or sigma <= 0 or radius < 0:
             raise SpecError("toy.gmm2d needs n_modes >= 1, sigma > 0 and radius >= 0")
-        super().__init__(n_modes=n_modes, radius=radius, sigma=sigma, conditional=conditional,
-                         radius_min=radius_min, radius_max=radius_max)
-        self.n_modes, self.radius, self.sigma, self.conditional = n_modes, radius, sigma, conditional
+        super().__init__(
+            n_modes=n_modes,
+            radius=radius,
+            sigma=sigma,
+            conditional=conditional,
+            radius_min=radius_min,
+            radius_max=radius_max,
+        )
+        self.n_modes, self.radius, self.sigma, self.conditional = (
+            n_modes,
+            radius,
+            sigma,
+            conditional,
+        )
         conditions = (
-            (Condition("radius", "", float(radius_min), float(radius_max),
-                       description="radius of the ring of modes"),)
-            if conditional else ()
+            (
+                Condition(
+                    "radius",
+                    "",
+                    float(radius_min),
+                    float(radius_max),
+                    description="radius of the ring of modes",
+                ),
+            )
+            if conditional
+            else ()
         )
         self.spec = EventSpec(
             fields=(Field("x", (2,), "float32", "", description="position in the plane"),),

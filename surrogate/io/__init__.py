@@ -39,7 +39,9 @@ def open_events(
     return EventFile(path, spec, **options)
 
 
-def read_events(path: str | os.PathLike[str], spec: EventSpec | None = None, **options: Any) -> Events:
+def read_events(
+    path: str | os.PathLike[str], spec: EventSpec | None = None, **options: Any
+) -> Events:
     """Read a whole event file into memory."""
     with open_events(path, spec, **options) as f:
         return f.read()

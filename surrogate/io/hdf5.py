@@ -61,8 +61,12 @@ class EventWriter:
                 per_event = max(1, int(np.prod(shape)) * np.dtype(dtype).itemsize)
                 chunk = max(1, min(65536, CHUNK_BYTES // per_event))
                 self._file.create_dataset(
-                    name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                    chunks=(chunk, *shape), **COMPRESSION,
+                    name,
+                    shape=(0, *shape),
+                    maxshape=(None, *shape),
+                    dtype=dtype,
+                    chunks=(chunk, *shape),
+                    **COMPRESSION,
                 )
         except BaseException:
             self._atomic.__exit__(*sys.exc_info())
@@ -139,8 +143,10 @@ class EventFile:
             self.metadata = decode(attrs, str(self.path))
             own = EventSpec.from_dict(self.metadata["spec"])
             if spec is not None and not spec.compatible_with(own):
-                raise SpecError(f"{self.path}: file spec differs from the one given:\n"
-                                f"{own.describe()}\nexpected:\n{spec.describe()}")
+                raise SpecError(
+                    f"{self.path}: file spec differs from the one given:\n"
+                    f"{own.describe()}\nexpected:\n{spec.describe()}"
+                )
             spec = spec or own
         elif spec is None:
             raise EventFileError(
@@ -162,20 +168,25 @@ class EventFile:
         lengths = set()
         for name, (shape, _) in _datasets(self.spec).items():
             if name not in f:
-                raise EventFileError(f"{self.path}: missing dataset {name!r} "
-                                     f"(has {', '.join(sorted(f.keys())) or 'none'})")
+                raise EventFileError(
+                    f"{self.path}: missing dataset {name!r} "
+                    f"(has {', '.join(sorted(f.keys())) or 'none'})"
+                )
             ds = f[name]
             ok = ds.shape[1:] == shape or (shape == () and ds.shape[1:] == (1,))
             if not ok:
-                raise EventFileError(f"{self.path}: dataset {name!r} has shape {ds.shape}, "
-                                     f"expected (N, {', '.join(map(str, shape))})")
+                raise EventFileError(
+                    f"{self.path}: dataset {name!r} has shape {ds.shape}, "
+                    f"expected (N, {', '.join(map(str, shape))})"
+                )
             lengths.add(ds.shape[0])
         if len(lengths) != 1:
             raise EventFileError(f"{self.path}: datasets differ in length {sorted(lengths)}")
         n = lengths.pop()
         if self.metadata and self.metadata["n_events"] != n:
-            raise EventFileError(f"{self.path}: holds {n} events, metadata says "
-                                 f"{self.metadata['n_events']}")
+            raise EventFileError(
+                f"{self.path}: holds {n} events, metadata says {self.metadata['n_events']}"
+            )
         return n
 
     @property

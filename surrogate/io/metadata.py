@@ -64,8 +64,9 @@ def make_metadata(
 def check_metadata(meta: Mapping[str, Any], where: str) -> None:
     errors = validate(dict(meta), "event-file")
     if errors:
-        raise EventFileError(f"{where}: metadata does not match the event-file schema: "
-                             + "; ".join(errors[:3]))
+        raise EventFileError(
+            f"{where}: metadata does not match the event-file schema: " + "; ".join(errors[:3])
+        )
 
 
 def encode(meta: Mapping[str, Any]) -> dict[str, Any]:

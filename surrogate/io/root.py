@@ -28,7 +28,9 @@ BASKET_EVENTS = 100_000
 
 
 def write_root(
-    path: str | os.PathLike[str], events: Events | Iterator[Events], spec: EventSpec,
+    path: str | os.PathLike[str],
+    events: Events | Iterator[Events],
+    spec: EventSpec,
     metadata: Mapping[str, Any],
 ) -> Path:
     """Write events (one ``Events`` or an iterator of batches) to a TTree ``events``."""
@@ -36,8 +38,9 @@ def write_root(
 
     path = Path(path)
     batches = events.batches(BASKET_EVENTS) if isinstance(events, Events) else events
-    branches = {f.name: (np.dtype(f.dtype), f.shape) if f.shape else np.dtype(f.dtype)
-                for f in spec.fields}
+    branches = {
+        f.name: (np.dtype(f.dtype), f.shape) if f.shape else np.dtype(f.dtype) for f in spec.fields
+    }
     branches |= {c.name: np.dtype("float64") for c in spec.conditions}
     meta = dict(metadata)
     with atomic_path(path) as tmp, uproot.recreate(tmp) as f:
@@ -63,7 +66,11 @@ class RootEventFile:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], spec: EventSpec | None = None, *, tree: str = TREE,
+        self,
+        path: str | os.PathLike[str],
+        spec: EventSpec | None = None,
+        *,
+        tree: str = TREE,
         branches: Mapping[str, str | list[str]] | None = None,
         scale: Mapping[str, float] | None = None,
     ):
@@ -74,7 +81,7 @@ class RootEventFile:
             raise EventFileError(f"{self.path}: no such file")
         try:
             self._file = uproot.open(self.path)
-            keys = {k.split(";")[0] for k in self._file.keys()}
+            keys = {k.split(";")[0] for k in self._file.keys()}  # noqa: SIM118
         except Exception as exc:  # uproot raises many types for a corrupt file
             raise EventFileError(f"{self.path}: not a readable ROOT file ({exc})") from exc
         self.metadata: dict[str, Any] = {}
@@ -111,7 +118,9 @@ class RootEventFile:
         branch = self._map[name]
         names = [branch] if isinstance(branch, str) else branch
         arrays = self._tree.arrays(names, entry_start=start, entry_stop=stop, library="np")
-        data = arrays[branch] if isinstance(branch, str) else np.stack([arrays[b] for b in names], 1)
+        data = (
+            arrays[branch] if isinstance(branch, str) else np.stack([arrays[b] for b in names], 1)
+        )
         if data.dtype == object:  # jagged branch: every event must have the same length
             data = np.stack(list(data))
         return data * self._scale[name] if name in self._scale else data

@@ -1,0 +1,3 @@
+"""Entry point (hooks are added as the plugin grows)."""
+
+from surrogate import hookimpl  # noqa: F401

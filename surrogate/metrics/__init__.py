@@ -1,0 +1,1 @@
+"""Generic validation metrics (in progress)."""
