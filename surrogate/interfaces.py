@@ -110,11 +110,20 @@ class Surrogate(ABC):
         self.metrics: dict[str, Any] = {}
 
     # -- training ---------------------------------------------------------------------
-    def fit(self, data: DataSource, *, seed: Seed = None, **options: Any) -> Surrogate:
+    def fit(
+        self,
+        data: DataSource,
+        *,
+        seed: Seed = None,
+        workdir: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> Surrogate:
         """Fit to events (in memory, or an event file streamed in batches).
 
-        The data must match the model's spec (set from the data when the model has none);
-        ``options`` go to the plugin's training loop (epochs, batch size...).
+        The data must match the model's spec (set from the data when the model has none).
+        ``workdir`` is where a training loop may keep its log, plots and periodic
+        checkpoints (``None``: nowhere); ``options`` go to the plugin's training loop
+        (epochs, batch size...).
         """
         from .io import open_events
 
@@ -139,11 +148,11 @@ class Surrogate(ABC):
             "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
             **getattr(source, "metadata_summary", {}),
         }
-        self._fit(source, seed=seed, **options)
+        self._fit(source, seed=seed, workdir=None if workdir is None else Path(workdir), **options)
         return self
 
     @abstractmethod
-    def _fit(self, data: Any, *, seed: Seed, **options: Any) -> None:
+    def _fit(self, data: Any, *, seed: Seed, workdir: Path | None, **options: Any) -> None:
         """Fit to ``data``: ``Events`` or an event-file reader (``len``, slicing, ``spec``)."""
 
     # -- generation ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ class GaussianSurrogate(Surrogate):
             [fields[f.name].reshape(n, -1).astype(np.float64) for f in self.spec.fields], axis=1
         )
 
-    def _fit(self, data, *, seed=None, **options) -> None:
+    def _fit(self, data, *, seed=None, workdir=None, **options) -> None:
         if options:
             raise SurrogateError(
                 f"model 'gaussian' takes no training options ({', '.join(options)})"

@@ -1,0 +1,44 @@
+"""The ``surrogate`` command line.
+
+Each command is a module of this package with ``add_parser(subparsers)`` and ``run(args)``;
+modules are imported when the parser is built, so they must stay light (no torch at
+import time).  Errors a user can cause (:class:`~surrogate.errors.SurrogateError`) are
+printed as one line with exit status 1; usage errors exit with 2 (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import SurrogateError
+
+COMMANDS = ("plugins", "simulate", "train", "sample")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="surrogate",
+        description="Generative surrogates for physics simulation: simulate, train, sample, "
+        "validate.",
+    )
+    parser.add_argument("--version", action="version", version=f"surrogate {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except SurrogateError as exc:
+        print(f"surrogate {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"surrogate {args.command}: interrupted (no partial output kept)", file=sys.stderr)
+        return 130
