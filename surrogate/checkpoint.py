@@ -137,10 +137,12 @@ def save_model(model: Surrogate, path: Path) -> Path:
     state = {k: np.ascontiguousarray(v) for k, v in model._state().items()}
     if path.exists() and not path.is_dir():
         raise CheckpointError(f"{path} exists and is not a directory")
-    if path.exists() and any(path.iterdir()) and not (path / CONFIG).is_file():
-        raise CheckpointError(
-            f"{path} is a non-empty directory that is not a model: not overwriting"
-        )
+    if path.is_dir() and not (path / CONFIG).is_file():
+        for name in (WEIGHTS, CARD):
+            if (path / name).exists():
+                raise CheckpointError(
+                    f"{path / name} exists and is not part of a model: not overwriting it"
+                )
 
     def write_all(folder: Path) -> None:
         with atomic_path(folder / WEIGHTS) as tmp:

@@ -11,11 +11,10 @@ from ..events import Events
 from ..spec import EventSpec
 from .hdf5 import EventFile, EventWriter, write_events
 from .metadata import make_metadata
-from .root import RootEventFile, write_root
-
-ROOT_SUFFIXES = (".root",)
+from .root import ROOT_SUFFIXES, RootEventFile, write_root
 
 __all__ = [
+    "ROOT_SUFFIXES",
     "EventFile",
     "EventWriter",
     "RootEventFile",

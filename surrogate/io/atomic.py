@@ -10,6 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; on success rename it onto ``path``.
@@ -26,6 +32,8 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
         os.close(fd)
         tmp = Path(name)
+    # mkstemp/mkdtemp create private (0600/0700) entries; output gets the usual permissions.
+    tmp.chmod((0o777 if directory else 0o666) & ~_umask())
     try:
         yield tmp
         if directory and path.exists():

@@ -23,6 +23,7 @@ from .atomic import atomic_path
 from .metadata import check_metadata
 
 TREE = "events"
+ROOT_SUFFIXES = (".root",)
 METADATA_KEY = "surrogate_metadata"
 BASKET_EVENTS = 100_000
 

@@ -1,0 +1,134 @@
+"""Writing many events to a file in chunks, reproducibly.
+
+Events are produced in chunks of a fixed size; chunk ``i`` is generated from the ``i``-th
+child of ``SeedSequence(seed)``.  The output therefore depends on the seed and the chunk
+size only, not on the number of worker processes, and a file larger than memory is never
+held in memory at once.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SurrogateError
+from .events import Events
+from .interfaces import Simulator, Surrogate, check_n
+from .io import ROOT_SUFFIXES, EventWriter, make_metadata, write_root
+
+CHUNK_SIZE = 10_000
+
+
+def new_seed() -> int:
+    """A fresh seed to record when the user gave none, so every file can be reproduced."""
+    return secrets.randbits(63)
+
+
+def _chunk_conditions(
+    conditions: Mapping[str, Any] | None, start: int, stop: int
+) -> Mapping[str, Any] | None:
+    if conditions is None:
+        return None
+    return {k: (v if np.ndim(v) == 0 else np.asarray(v)[start:stop]) for k, v in conditions.items()}
+
+
+def _generate(
+    source: Simulator | Surrogate, start: int, stop: int, conditions, seed: np.random.SeedSequence
+) -> Events:
+    return source.sample(stop - start, _chunk_conditions(conditions, start, stop), seed=seed)
+
+
+def generate_chunks(
+    source: Simulator | Surrogate,
+    n: int,
+    *,
+    conditions: Mapping[str, Any] | None = None,
+    seed: int,
+    chunk_size: int = CHUNK_SIZE,
+    workers: int = 1,
+    progress: bool | None = None,
+) -> Iterator[Events]:
+    """Yield ``n`` events in order, chunk by chunk (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    n = check_n(n)
+    spec = source.spec
+    if spec is None:
+        raise SurrogateError("the model is not trained (no event spec)")
+    if conditions is not None:
+        spec.check_conditions(conditions, n)  # fail before any work, naming the condition
+    bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    seeds = np.random.SeedSequence(seed).spawn(len(bounds))
+    jobs = [(source, a, b, conditions, s) for (a, b), s in zip(bounds, seeds, strict=True)]
+    bar = tqdm(
+        total=n, unit="ev", disable=not sys.stderr.isatty() if progress is None else not progress
+    )
+    try:
+        if workers <= 1:
+            results: Iterator[Events] = (_generate(*job) for job in jobs)
+            for events in results:
+                bar.update(len(events))
+                yield events
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(_generate, *job) for job in jobs]
+                for future in futures:
+                    events = future.result()
+                    bar.update(len(events))
+                    yield events
+    finally:
+        bar.close()
+
+
+def generate_to_file(
+    source: Simulator | Surrogate,
+    n: int,
+    path: str | os.PathLike[str],
+    *,
+    conditions: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    workers: int = 1,
+    progress: bool | None = None,
+    producer_options: Mapping[str, Any] | None = None,
+) -> Path:
+    """Generate ``n`` events into an HDF5 (or ``.root``) file, atomically, with provenance."""
+    path = Path(path)
+    seed = new_seed() if seed is None else int(seed)
+    is_model = isinstance(source, Surrogate)
+    spec = source.spec
+    if spec is None:
+        raise SurrogateError("the model is not trained (no event spec)")
+    metadata = make_metadata(
+        spec,
+        producer=source.name,
+        producer_kind="surrogate" if is_model else "simulator",
+        producer_version=source.version,
+        seed=seed,
+        conditions=conditions,
+        options=producer_options
+        if producer_options is not None
+        else getattr(source, "options", {}),
+    )
+    chunks = generate_chunks(
+        source,
+        n,
+        conditions=conditions,
+        seed=seed,
+        chunk_size=chunk_size,
+        workers=workers,
+        progress=progress,
+    )
+    if path.suffix.lower() in ROOT_SUFFIXES:
+        return write_root(path, chunks, spec, metadata)
+    with EventWriter(path, spec, metadata) as writer:
+        for events in chunks:
+            writer.write(events)
+    return path
