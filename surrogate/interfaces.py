@@ -128,14 +128,14 @@ class Surrogate(ABC):
         from .io import open_events
 
         source = data if isinstance(data, Events) else open_events(data)
-        if source.spec is None:
+        if source.spec is None and self.spec is None:
             raise SpecError(
                 "training data has no event spec: pass events from a simulator "
                 "or a file written by this toolkit (or read with spec=...)"
             )
         if self.spec is None:
             self.spec = source.spec
-        elif not self.spec.compatible_with(source.spec):
+        elif source.spec is not None and not self.spec.compatible_with(source.spec):
             raise SpecError(
                 f"training data spec does not match the model's:\n{source.spec.describe()}\n"
                 f"model:\n{self.spec.describe()}"

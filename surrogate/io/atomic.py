@@ -32,10 +32,11 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
         os.close(fd)
         tmp = Path(name)
-    # mkstemp/mkdtemp create private (0600/0700) entries; output gets the usual permissions.
-    tmp.chmod((0o777 if directory else 0o666) & ~_umask())
     try:
         yield tmp
+        # mkstemp/mkdtemp make private (0600/0700) entries, and some writers recreate the
+        # file: give the output the permissions any newly created file would have.
+        tmp.chmod((0o777 if directory else 0o666) & ~_umask())
         if directory and path.exists():
             raise FileExistsError(f"{path} appeared while it was being written")
         os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Example third-party surrogate plugin: a layered calorimeter simulator."""

@@ -1,0 +1,207 @@
+"""Conformance checks any simulator or surrogate plugin can run in its own tests.
+
+Each check is a plain function raising ``AssertionError`` with a message; the
+``*_checks`` functions return ``(name, check)`` pairs ready for ``pytest.mark.parametrize``
+(the pattern of scikit-learn's ``parametrize_with_checks``)::
+
+    from surrogate.testing import simulator_checks
+
+    @pytest.mark.parametrize("name,check", simulator_checks(lambda: MySimulator()))
+    def test_conformance(name, check):
+        check()
+
+``surrogate_checks`` needs a *trained* model factory; the save/load round trip uses a
+temporary directory of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SpecError, SurrogateError
+from .events import Events
+from .interfaces import Simulator, Surrogate
+from .spec import EventSpec
+
+Check = Callable[[], None]
+
+
+def _inside(c_low: float, c_high: float) -> float:
+    """A representative condition value inside [low, high] (open ends handled)."""
+    lo = c_low if math.isfinite(c_low) else (c_high - 1.0 if math.isfinite(c_high) else -1.0)
+    hi = c_high if math.isfinite(c_high) else lo + 2.0
+    return lo + 0.37 * (hi - lo)
+
+
+def fixed_conditions(spec: EventSpec) -> dict[str, float]:
+    """One valid value per condition, away from the range ends."""
+    return {c.name: _inside(c.low, c.high) for c in spec.conditions}
+
+
+def assert_events_match_spec(events: Events, spec: EventSpec, n: int) -> None:
+    assert isinstance(events, Events), f"sample() returned {type(events).__name__}, not Events"
+    assert len(events) == n, f"asked for {n} events, got {len(events)}"
+    assert set(events.fields) == set(spec.field_names), (
+        f"fields {sorted(events.fields)} != spec {sorted(spec.field_names)}"
+    )
+    for f in spec.fields:
+        arr = events[f.name]
+        assert arr.shape == (n, *f.shape), f"field {f.name}: shape {arr.shape} != {(n, *f.shape)}"
+        assert arr.dtype == np.dtype(f.dtype), f"field {f.name}: dtype {arr.dtype} != {f.dtype}"
+        assert np.isfinite(arr).all(), f"field {f.name}: non-finite values"
+        if f.low is not None:
+            assert (arr >= f.low).all(), f"field {f.name}: values below {f.low}"
+        if f.high is not None:
+            assert (arr <= f.high).all(), f"field {f.name}: values above {f.high}"
+    for c in spec.conditions:
+        assert c.name in events.conditions, f"condition {c.name} missing from the events"
+        vals = events.conditions[c.name]
+        assert vals.shape == (n,), f"condition {c.name}: shape {vals.shape}"
+        assert ((vals >= c.low) & (vals <= c.high)).all(), f"condition {c.name} out of range"
+
+
+def _assert_same(a: Events, b: Events, what: str) -> None:
+    for k in a.fields:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=f"{what}: field {k} differs")
+
+
+def _sampler_checks(make: Callable[[], Simulator | Surrogate], n: int) -> list[tuple[str, Check]]:
+    """Checks shared by simulators and surrogates: both answer ``sample``."""
+
+    def spec_honoured() -> None:
+        obj = make()
+        assert_events_match_spec(obj.sample(n, seed=1), obj.spec, n)
+
+    def zero_events() -> None:
+        obj = make()
+        assert_events_match_spec(obj.sample(0, seed=1), obj.spec, 0)
+
+    def same_seed_same_events() -> None:
+        obj = make()
+        _assert_same(obj.sample(n, seed=7), obj.sample(n, seed=7), "same seed")
+        _assert_same(make().sample(n, seed=7), obj.sample(n, seed=7), "fresh instance, same seed")
+
+    def other_seed_other_events() -> None:
+        obj = make()
+        a, b = obj.sample(n, seed=7), obj.sample(n, seed=8)
+        assert any(not np.array_equal(a[k], b[k]) for k in a.fields), "seed has no effect"
+
+    def conditions_respected() -> None:
+        obj = make()
+        if not obj.spec.conditions:
+            return
+        fixed = fixed_conditions(obj.spec)
+        events = obj.sample(n, fixed, seed=3)
+        assert_events_match_spec(events, obj.spec, n)
+        for name, value in fixed.items():
+            assert np.allclose(events.conditions[name], value), f"condition {name} not applied"
+        per_event = {k: np.full(n, v) for k, v in fixed.items()}
+        _assert_same(events, obj.sample(n, per_event, seed=3), "scalar vs per-event conditions")
+
+    def bad_conditions_refused() -> None:
+        obj = make()
+        for bad in ({"no_such_condition_xyz": 1.0},):
+            try:
+                obj.sample(2, bad, seed=0)
+            except SpecError:
+                pass
+            else:
+                raise AssertionError(f"unknown condition {bad} accepted")
+        for c in obj.spec.conditions:
+            if math.isfinite(c.high):
+                cond = fixed_conditions(obj.spec) | {c.name: c.high + abs(c.high) + 1.0}
+                try:
+                    obj.sample(2, cond, seed=0)
+                except SpecError as exc:
+                    assert c.name in str(exc), f"error does not name {c.name}: {exc}"
+                else:
+                    raise AssertionError(f"out-of-range condition {c.name} accepted")
+
+    return [
+        ("spec_honoured", spec_honoured),
+        ("zero_events", zero_events),
+        ("same_seed_same_events", same_seed_same_events),
+        ("other_seed_other_events", other_seed_other_events),
+        ("conditions_respected", conditions_respected),
+        ("bad_conditions_refused", bad_conditions_refused),
+    ]
+
+
+def simulator_checks(make: Callable[[], Simulator], n: int = 64) -> list[tuple[str, Check]]:
+    """Conformance checks for a simulator factory (called afresh by each check)."""
+
+    def is_simulator() -> None:
+        obj = make()
+        assert isinstance(obj, Simulator), f"{obj!r} is not a surrogate.Simulator"
+        assert isinstance(obj.spec, EventSpec), "simulator.spec is not an EventSpec"
+
+    return [("is_simulator", is_simulator), *_sampler_checks(make, n)]
+
+
+def surrogate_checks(make_trained: Callable[[], Surrogate], n: int = 64) -> list[tuple[str, Check]]:
+    """Conformance checks for a factory of *trained* models (called afresh by each check;
+    cache the training in the factory if it is slow)."""
+
+    def is_surrogate() -> None:
+        model = make_trained()
+        assert isinstance(model, Surrogate), f"{model!r} is not a surrogate.Surrogate"
+        assert model.density in ("exact", "bound", "none"), f"density {model.density!r}"
+        assert model.name, "Surrogate.name is empty"
+
+    def save_load_round_trip() -> None:
+        import surrogate
+
+        model = make_trained()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model"
+            model.save(path)
+            for loaded in (surrogate.load(path), type(model).load(path)):
+                assert type(loaded) is type(model), f"loaded {type(loaded).__name__}"
+                _assert_same(model.sample(n, seed=11), loaded.sample(n, seed=11), "after load")
+                if model.density != "none":
+                    events = model.sample(n, seed=12)
+                    np.testing.assert_allclose(
+                        loaded.log_prob(events),
+                        model.log_prob(events),
+                        rtol=1e-5,
+                        atol=1e-5,
+                        err_msg="log_prob differs after load",
+                    )
+
+    def log_prob_contract() -> None:
+        model = make_trained()
+        events = model.sample(n, seed=5)
+        if model.density == "none":
+            try:
+                model.log_prob(events)
+            except SurrogateError:
+                return
+            raise AssertionError("density 'none' but log_prob did not raise SurrogateError")
+        lp = np.asarray(model.log_prob(events))
+        assert lp.shape == (n,), f"log_prob shape {lp.shape} != ({n},)"
+        assert np.isfinite(lp).all(), "log_prob of the model's own samples is not finite"
+
+    def wrong_spec_refused() -> None:
+        model = make_trained()
+        events = model.sample(4, seed=0)
+        name = model.spec.field_names[0]
+        bad = Events({**events.fields, name: np.zeros((4, 999))}, events.conditions)
+        try:
+            model.fit(bad, seed=0)
+        except SpecError as exc:
+            assert name in str(exc), f"error does not name field {name}: {exc}"
+        else:
+            raise AssertionError("fit accepted events of the wrong shape")
+
+    return [
+        ("is_surrogate", is_surrogate),
+        *_sampler_checks(make_trained, n),
+        ("save_load_round_trip", save_load_round_trip),
+        ("log_prob_contract", log_prob_contract),
+        ("wrong_spec_refused", wrong_spec_refused),
+    ]

@@ -1,0 +1,163 @@
+"""Batches for training, streamed from events in memory or an event file larger than memory.
+
+The events are cut into contiguous blocks.  A seeded draw picks whole blocks for the
+validation split (so a file sorted by energy still gives a representative split).  Each
+epoch visits the training blocks in a seeded random order, loads a window of blocks at a
+time (``window_events``), shuffles the events inside the window and yields batches; the
+events left over at the end of a window are carried into the next one, so every epoch has
+``ceil(n_train / batch_size)`` batches.  The order depends only on ``(seed, epoch)``, which
+is what makes a resumed run see the same batches as an uninterrupted one.
+
+When the prepared training data fit in ``memory_limit`` bytes (``in_memory="auto"``) they
+are prepared once and shuffled globally every epoch instead.
+
+Pure numpy: ``prepare`` turns a block of :class:`~surrogate.events.Events` into the arrays
+a model trains on (preprocessed fields, condition vector...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..errors import TrainingError
+from ..events import Events
+
+Arrays = tuple[np.ndarray, ...]
+Prepare = Callable[[Events], Arrays]
+
+
+def _rng(seed: int, *tags: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed) % (2**63), *tags])
+
+
+class EventStream:
+    """Training and validation batches from ``data`` (``Events`` or an event-file reader)."""
+
+    def __init__(
+        self,
+        data: Any,
+        prepare: Prepare,
+        *,
+        batch_size: int,
+        seed: int,
+        val_fraction: float = 0.1,
+        block_events: int | None = None,
+        window_events: int = 262_144,
+        in_memory: bool | str = "auto",
+        memory_limit: float = 2e9,
+    ) -> None:
+        self.data, self.prepare, self.seed = data, prepare, int(seed)
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise TrainingError(f"batch_size must be >= 1, not {batch_size}")
+        if not 0 <= float(val_fraction) < 1:
+            raise TrainingError(f"val_fraction must be in [0, 1), not {val_fraction}")
+        n = len(data)
+        if n < 2:
+            raise TrainingError(f"need at least 2 training events, got {n}")
+        self.n = n
+        if block_events is None:
+            block_events = int(min(4096, max(16, n // 128)))
+        self.block_events = max(1, int(block_events))
+        starts = np.arange(0, n, self.block_events)
+        self.blocks = [(int(a), int(min(a + self.block_events, n))) for a in starts]
+        n_val = round(float(val_fraction) * len(self.blocks))
+        if float(val_fraction) > 0 and n_val == 0 and len(self.blocks) > 1:
+            n_val = 1
+        if n_val >= len(self.blocks):
+            n_val = len(self.blocks) - 1
+        perm = _rng(self.seed, 0).permutation(len(self.blocks))
+        self.val_blocks = sorted(int(i) for i in perm[:n_val])
+        self.train_blocks = sorted(int(i) for i in perm[n_val:])
+        self.n_val = sum(self.blocks[i][1] - self.blocks[i][0] for i in self.val_blocks)
+        self.n_train = n - self.n_val
+        self.window_events = max(int(window_events), self.batch_size)
+        self._cache: dict[str, Arrays] = {}
+        if in_memory == "auto":
+            probe = data[0:1]
+            per_event = sum(v.nbytes for v in probe.fields.values()) + 8 * (
+                len(probe.conditions) + 1
+            )
+            in_memory = per_event * n <= float(memory_limit)
+        self.in_memory = bool(in_memory)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.n_train / self.batch_size)
+
+    def _load(self, block_ids: list[int]) -> Events:
+        return Events.concatenate([self.data[a:b] for a, b in (self.blocks[i] for i in block_ids)])
+
+    def raw_batches(self, which: str = "all", max_events: int | None = None) -> Iterator[Events]:
+        """Raw event blocks (for fitting preprocessing), in file order."""
+        ids = {
+            "all": range(len(self.blocks)),
+            "train": self.train_blocks,
+            "val": self.val_blocks,
+        }[which]
+        seen = 0
+        for i in ids:
+            a, b = self.blocks[i]
+            yield self.data[a:b]
+            seen += b - a
+            if max_events is not None and seen >= max_events:
+                return
+
+    def _prepared(self, which: str) -> Arrays:
+        if which not in self._cache:
+            ids = self.train_blocks if which == "train" else self.val_blocks
+            parts = [self.prepare(self._load([i])) for i in ids]
+            self._cache[which] = tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+        return self._cache[which]
+
+    def train_batches(self, epoch: int) -> Iterator[Arrays]:
+        """The batches of one epoch; the order depends only on ``(seed, epoch)``."""
+        rng = _rng(self.seed, 1, int(epoch))
+        bs = self.batch_size
+        if self.in_memory:
+            arrays = self._prepared("train")
+            perm = rng.permutation(len(arrays[0]))
+            for start in range(0, len(perm), bs):
+                idx = perm[start : start + bs]
+                yield tuple(a[idx] for a in arrays)
+            return
+        order = [self.train_blocks[i] for i in rng.permutation(len(self.train_blocks))]
+        carry: Arrays | None = None
+        window: list[int] = []
+        size = 0
+        for pos, block in enumerate(order):
+            window.append(block)
+            size += self.blocks[block][1] - self.blocks[block][0]
+            if size < self.window_events and pos < len(order) - 1:
+                continue
+            arrays = self.prepare(self._load(window))
+            window, size = [], 0
+            perm = rng.permutation(len(arrays[0]))
+            arrays = tuple(a[perm] for a in arrays)
+            if carry is not None:
+                arrays = tuple(np.concatenate([c, a]) for c, a in zip(carry, arrays, strict=True))
+            full = (len(arrays[0]) // bs) * bs
+            for start in range(0, full, bs):
+                yield tuple(a[start : start + bs] for a in arrays)
+            carry = tuple(a[full:] for a in arrays)
+        if carry is not None and len(carry[0]):
+            yield carry
+
+    def val_batches(self, batch_size: int | None = None) -> Iterator[Arrays]:
+        """The validation events in a fixed order."""
+        bs = int(batch_size or max(self.batch_size, 1024))
+        if not self.val_blocks:
+            return
+        if self.in_memory:
+            arrays = self._prepared("val")
+            for start in range(0, len(arrays[0]), bs):
+                yield tuple(a[start : start + bs] for a in arrays)
+            return
+        for i in self.val_blocks:
+            arrays = self.prepare(self._load([i]))
+            for start in range(0, len(arrays[0]), bs):
+                yield tuple(a[start : start + bs] for a in arrays)

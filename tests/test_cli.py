@@ -1,0 +1,207 @@
+"""The command line: simulate -> train -> sample, one-line errors, exit codes, no partial files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from surrogate.cli import main
+from surrogate.io import open_events, read_events
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse: --help, usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_simulate_train_sample(tmp_path, capsys):
+    data, model, gen = tmp_path / "toy.h5", tmp_path / "model", tmp_path / "gen.h5"
+    assert (
+        run(
+            capsys,
+            "simulate",
+            "toy.gmm2d",
+            "-n",
+            "3000",
+            "-o",
+            str(data),
+            "--seed",
+            "1",
+            "--option",
+            "conditional=true",
+        )[0]
+        == 0
+    )
+    with open_events(data) as f:
+        assert len(f) == 3000 and f.metadata["seed"] == 1
+        assert f.metadata["options"]["conditional"] is True
+    assert run(capsys, "train", "gaussian", "--data", str(data), "-o", str(model))[0] == 0
+    assert (model / "config.json").is_file() and (model / "README.md").is_file()
+    code, out, _ = run(
+        capsys,
+        "sample",
+        str(model),
+        "-n",
+        "500",
+        "-o",
+        str(gen),
+        "--condition",
+        "radius=3",
+        "--seed",
+        "2",
+    )
+    assert code == 0 and "wrote 500 events" in out
+    with open_events(gen) as f:
+        assert f.metadata["producer"] == "gaussian"
+        assert f.metadata["producer_kind"] == "surrogate"
+        events = f.read()
+    assert np.all(events["radius"] == 3.0)
+
+
+def test_same_seed_same_file_content_whatever_the_workers(tmp_path, capsys):
+    for workers in ("1", "2"):
+        assert (
+            run(
+                capsys,
+                "simulate",
+                "toy.gmm2d",
+                "-n",
+                "2500",
+                "--chunk-size",
+                "1000",
+                "--seed",
+                "5",
+                "--workers",
+                workers,
+                "-o",
+                str(tmp_path / f"w{workers}.h5"),
+            )[0]
+            == 0
+        )
+    a, b = read_events(tmp_path / "w1.h5"), read_events(tmp_path / "w2.h5")
+    np.testing.assert_array_equal(a["x"], b["x"])
+
+
+def test_unseeded_runs_record_their_seed(tmp_path, capsys):
+    path = tmp_path / "a.h5"
+    run(capsys, "simulate", "toy.gmm2d", "-n", "100", "-o", str(path))
+    with open_events(path) as f:
+        seed = f.metadata["seed"]
+        first = f.read()["x"]
+    again = tmp_path / "b.h5"
+    run(capsys, "simulate", "toy.gmm2d", "-n", "100", "-o", str(again), "--seed", str(seed))
+    np.testing.assert_array_equal(read_events(again)["x"], first)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["simulate", "toy.gmm", "-n", "5", "-o", "{tmp}/x.h5"], "did you mean 'toy.gmm2d'"),
+        (
+            ["simulate", "toy.gmm2d", "-n", "5", "-o", "{tmp}/x.h5", "--condition", "radius=2"],
+            "unknown condition 'radius'",
+        ),
+        (
+            [
+                "simulate",
+                "toy.gmm2d",
+                "-n",
+                "5",
+                "-o",
+                "{tmp}/x.h5",
+                "--option",
+                "conditional=true",
+                "--condition",
+                "radius=9",
+            ],
+            "condition 'radius' has values above 4",
+        ),
+        (
+            ["simulate", "toy.gmm2d", "-n", "5", "-o", "{tmp}/x.h5", "--option", "sigma=-1"],
+            "sigma > 0",
+        ),
+        (["train", "gaussian", "--data", "{tmp}/absent.h5", "-o", "{tmp}/m"], "no such file"),
+        (
+            ["train", "gausian", "--data", "{tmp}/toy.h5", "-o", "{tmp}/m"],
+            "did you mean 'gaussian'",
+        ),
+        (["train", "gaussian", "--data", "{tmp}/garbage.h5", "-o", "{tmp}/m"], "not an HDF5 file"),
+        (
+            ["train", "gaussian", "--data", "{tmp}/toy.h5", "-o", "{tmp}/m", "--option", "jiter=1"],
+            "unknown option 'jiter'",
+        ),
+        (["sample", "{tmp}", "-n", "5", "-o", "{tmp}/x.h5"], "missing config.json"),
+    ],
+)
+def test_errors_are_one_line_with_exit_1_and_no_output(tmp_path, capsys, argv, message):
+    run(capsys, "simulate", "toy.gmm2d", "-n", "50", "-o", str(tmp_path / "toy.h5"))
+    (tmp_path / "garbage.h5").write_text("garbage")
+    before = set(tmp_path.iterdir())
+    code, _, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    assert code == 1
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert set(tmp_path.iterdir()) == before  # no partial output
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "toy.gmm2d", "-n", "-3", "-o", "x.h5"],
+        ["simulate", "toy.gmm2d", "-n", "5", "-o", "x.h5", "--option", "novalue"],
+        ["simulate", "toy.gmm2d", "-o", "x.h5"],
+        ["nosuchcommand"],
+    ],
+)
+def test_usage_errors_exit_2(capsys, argv):
+    assert run(capsys, *argv)[0] == 2
+
+
+def test_training_into_an_existing_model_needs_overwrite(tmp_path, capsys):
+    data = tmp_path / "toy.h5"
+    run(capsys, "simulate", "toy.gmm2d", "-n", "200", "-o", str(data))
+    assert run(capsys, "train", "gaussian", "--data", str(data), "-o", str(tmp_path / "m"))[0] == 0
+    code, _, err = run(capsys, "train", "gaussian", "--data", str(data), "-o", str(tmp_path / "m"))
+    assert code == 1 and "--overwrite" in err
+    assert (
+        run(
+            capsys,
+            "train",
+            "gaussian",
+            "--data",
+            str(data),
+            "-o",
+            str(tmp_path / "m"),
+            "--overwrite",
+        )[0]
+        == 0
+    )
+
+
+@pytest.mark.parametrize("command", ["plugins", "simulate", "train", "sample"])
+def test_every_command_has_help(capsys, command):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0 and "usage: surrogate " + command in out
+
+
+def test_console_script_reports_errors_without_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "surrogate.cli", "sample", str(tmp_path), "-n", "1", "-o", "x.h5"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("surrogate sample: error:") and "Traceback" not in proc.stderr
+
+
+def test_plugins_command_lists_builtins(capsys):
+    code, out, _ = run(capsys, "plugins")
+    assert code == 0
+    assert "toy.gmm2d" in out and "gaussian" in out and "[ok]" in out

@@ -1,0 +1,32 @@
+"""The built-in toy simulator and baseline surrogate pass the plugin conformance suite."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+import surrogate
+from surrogate.testing import simulator_checks, surrogate_checks
+
+
+def _toy(conditional: bool):
+    return surrogate.simulator("toy.gmm2d", conditional=conditional)
+
+
+@functools.cache
+def _trained_gaussian(conditional: bool):
+    data = _toy(conditional).sample(2000, seed=0)
+    return surrogate.surrogate("gaussian").fit(data, seed=0)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+@pytest.mark.parametrize("name", [n for n, _ in simulator_checks(lambda: None)])
+def test_toy_simulator_conformance(name, conditional):
+    dict(simulator_checks(lambda: _toy(conditional)))[name]()
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+@pytest.mark.parametrize("name", [n for n, _ in surrogate_checks(lambda: None)])
+def test_gaussian_surrogate_conformance(name, conditional):
+    dict(surrogate_checks(lambda: _trained_gaussian(conditional)))[name]()

@@ -1,0 +1,176 @@
+"""Event files: HDF5 layouts and metadata, chunked streaming, atomic writes, ROOT TTrees."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import uproot
+
+from surrogate import Condition, EventFileError, Events, EventSpec, Field, SpecError
+from surrogate.io import (
+    EventFile,
+    EventWriter,
+    make_metadata,
+    open_events,
+    read_events,
+    write_events,
+    write_root,
+)
+from surrogate.io.metadata import decode
+
+CALO = EventSpec(
+    (Field("showers", (6,), "float32", "MeV", low=0.0),),
+    (Condition("incident_energies", "MeV", 1e3, 1e6, prior="loguniform"),),
+    layout="calochallenge",
+)
+TOY = EventSpec(
+    (Field("x", (2,), "float32"), Field("t", (), "float64", "ns")),
+    (Condition("radius", "", 1.0, 4.0),),
+)
+
+
+def events(spec: EventSpec, n: int, seed: int = 0) -> Events:
+    rng = np.random.default_rng(seed)
+    fields = {
+        f.name: np.abs(rng.standard_normal((n, *f.shape))).astype(f.dtype) for f in spec.fields
+    }
+    return Events(fields, spec.resolve_conditions(n, None, rng), spec)
+
+
+def meta(spec: EventSpec, **kw):
+    return make_metadata(spec, producer="test.sim", seed=3, options={"geometry": "tiny"}, **kw)
+
+
+def test_calochallenge_layout_is_exactly_the_challenge_one(tmp_path):
+    ev = events(CALO, 50)
+    path = write_events(tmp_path / "calo.h5", ev, meta(CALO))
+    with h5py.File(path) as f:
+        assert set(f) == {"incident_energies", "showers"}
+        assert f["incident_energies"].shape == (50, 1)
+        assert f["showers"].shape == (50, 6)
+        assert f["showers"].compression == "gzip"
+        assert f["showers"].chunks is not None
+        np.testing.assert_array_equal(f["incident_energies"][:, 0], ev["incident_energies"])
+    back = read_events(path)
+    np.testing.assert_array_equal(back["showers"], ev["showers"])
+    assert back.spec == CALO
+
+
+def test_default_layout_and_metadata(tmp_path):
+    ev = events(TOY, 30)
+    path = write_events(tmp_path / "toy.h5", ev, meta(TOY, conditions={"radius": 2.0}))
+    with h5py.File(path) as f:
+        assert set(f) == {"x", "t", "radius"}
+        assert f["radius"].shape == (30,)
+        md = decode(dict(f.attrs), "test")  # schema-checked
+    assert md["n_events"] == 30 and md["seed"] == 3 and md["producer"] == "test.sim"
+    assert md["options"] == {"geometry": "tiny"} and md["conditions"] == {"radius": 2.0}
+    assert md["units"]["t"] == "ns"
+    back = read_events(path)
+    for k in ("x", "t", "radius"):
+        np.testing.assert_array_equal(back[k], ev[k])
+
+
+def test_written_and_read_in_batches(tmp_path):
+    path = tmp_path / "big.h5"
+    parts = [events(TOY, 1000, seed=i) for i in range(7)]
+    with EventWriter(path, TOY, meta(TOY)) as writer:
+        for part in parts:
+            writer.write(part)
+            assert not path.exists()  # only the temporary file exists while writing
+    with EventFile(path) as f:
+        assert len(f) == 7000
+        batches = list(f.batches(2048))
+    assert [len(b) for b in batches] == [2048, 2048, 2048, 856]
+    np.testing.assert_array_equal(Events.concatenate(batches)["x"], Events.concatenate(parts)["x"])
+
+
+def test_interrupted_write_leaves_no_file(tmp_path):
+    path = tmp_path / "out.h5"
+    with pytest.raises(RuntimeError), EventWriter(path, TOY, meta(TOY)) as writer:
+        writer.write(events(TOY, 10))
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_batch_writes_nothing(tmp_path):
+    path = tmp_path / "out.h5"
+    bad = events(TOY, 10)
+    bad.fields["x"][3, 1] = np.nan
+    with pytest.raises(SpecError, match="'x' has NaN"), EventWriter(path, TOY, meta(TOY)) as w:
+        w.write(bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_file_survives_a_failed_overwrite(tmp_path):
+    path = write_events(tmp_path / "keep.h5", events(TOY, 5), meta(TOY))
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError), EventWriter(path, TOY, meta(TOY)):
+        raise RuntimeError("killed")
+    assert path.read_bytes() == before
+
+
+def test_not_hdf5_truncated_and_missing(tmp_path):
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(EventFileError, match="not an HDF5 file"):
+        open_events(tmp_path / "text.h5")
+    good = write_events(tmp_path / "good.h5", events(TOY, 2000), meta(TOY))
+    (tmp_path / "cut.h5").write_bytes(good.read_bytes()[:4000])
+    with pytest.raises(EventFileError, match="truncated"):
+        read_events(tmp_path / "cut.h5")
+    with pytest.raises(EventFileError, match="no such file"):
+        open_events(tmp_path / "absent.h5")
+
+
+def test_foreign_challenge_file_needs_a_spec_and_the_right_voxel_count(tmp_path):
+    path = tmp_path / "challenge.h5"
+    with h5py.File(path, "w") as f:  # as the CaloChallenge distributes them: no metadata
+        f["incident_energies"] = np.full((4, 1), 2048.0)
+        f["showers"] = np.ones((4, 6))
+    with pytest.raises(EventFileError, match="give the event spec"):
+        open_events(path)
+    assert len(read_events(path, spec=CALO)) == 4
+    other = EventSpec((Field("showers", (7,)),), CALO.conditions, layout="calochallenge")
+    with pytest.raises(EventFileError, match="'showers' has shape \\(4, 6\\), expected \\(N, 7\\)"):
+        open_events(path, spec=other)
+
+
+def test_metadata_must_match_the_schema(tmp_path):
+    path = write_events(tmp_path / "x.h5", events(TOY, 3), meta(TOY))
+    with h5py.File(path, "a") as f:
+        f.attrs["n_events"] = -1
+    with pytest.raises(EventFileError, match="n_events"):
+        open_events(path)
+
+
+def test_root_round_trip_is_a_ttree(tmp_path):
+    ev = events(TOY, 300)
+    path = write_root(tmp_path / "toy.root", ev, TOY, meta(TOY))
+    with uproot.open(path) as f:
+        assert f["events"].classname == "TTree"
+        assert set(f["events"].keys()) == {"x", "t", "radius"}
+    back = read_events(path)
+    for k in ("x", "t", "radius"):
+        np.testing.assert_array_equal(back[k], ev[k])
+    assert open_events(path).metadata["n_events"] == 300
+
+
+def test_root_ntuple_with_branch_mapping(tmp_path):
+    path = tmp_path / "g4.root"
+    rng = np.random.default_rng(1)
+    cells = {f"cell{i}": rng.uniform(0, 1, 20) for i in range(6)}
+    with uproot.recreate(path) as f:
+        f.mktree("hits", {**{k: "f8" for k in cells}, "E0": "f8"})
+        f["hits"].extend({**cells, "E0": np.full(20, 5.0)})
+    ev = read_events(
+        path,
+        CALO,
+        tree="hits",
+        branches={"showers": [f"cell{i}" for i in range(6)], "incident_energies": "E0"},
+        scale={"showers": 1000.0, "incident_energies": 1000.0},  # GeV -> MeV
+    )
+    np.testing.assert_allclose(ev["showers"][:, 2], 1000 * cells["cell2"], rtol=1e-6)
+    assert (ev["incident_energies"] == 5000.0).all()
+    with pytest.raises(EventFileError, match="no branch 'nope'"):
+        open_events(path, CALO, tree="hits", branches={"showers": "nope"})

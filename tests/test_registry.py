@@ -1,0 +1,172 @@
+"""Plugin discovery: entry points loaded one by one, broken plugins reported, conflicts
+named with both packages, environment switches, and lazy imports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import surrogate
+from surrogate.errors import PluginError
+from surrogate.registry import Registry, get_registry, reset_registry
+
+
+def make_dist(root: Path, dist: str, ep_name: str, module: str, source: str) -> None:
+    """An installed distribution as pip leaves it: a module and its dist-info."""
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[surrogate]\n{ep_name} = {module}\n")
+
+
+GOOD = """
+    from surrogate import hookimpl
+    from surrogate_toy.gmm2d import GaussianRing
+
+    @hookimpl
+    def register_simulators(register):
+        register("thirdparty.ring", GaussianRing)
+"""
+BROKEN = """
+    import this_module_does_not_exist_anywhere
+"""
+CONFLICT = """
+    from surrogate import hookimpl
+
+    @hookimpl
+    def register_simulators(register):
+        register("thirdparty.ring", "surrogate_toy.gmm2d:GaussianRing")
+"""
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in ("tp_good", "tp_broken", "tp_conflict"):
+        sys.modules.pop(name, None)
+
+
+def test_builtins_register_through_entry_points():
+    registry = Registry()
+    registry.load_entrypoints()
+    assert {"toy", "baseline"} <= set(registry.plugins)
+    assert registry.plugins["toy"].package == "surrogate"
+    assert "toy.gmm2d" in registry.names("simulator")
+    assert "gaussian" in registry.names("surrogate")
+
+
+def test_broken_plugin_is_reported_and_others_work(site):
+    make_dist(site, "tp-broken", "tp_broken", "tp_broken", BROKEN)
+    make_dist(site, "tp-good", "tp_good", "tp_good", GOOD)
+    registry = Registry()
+    registry.load_entrypoints()
+    broken = registry.plugins["tp_broken"]
+    assert broken.status == "broken"
+    assert broken.package == "tp-broken"
+    assert "this_module_does_not_exist_anywhere" in broken.error
+    assert registry.plugins["tp_good"].status == "ok"
+    assert registry.get("simulator", "thirdparty.ring").__name__ == "GaussianRing"
+    assert registry.get("simulator", "toy.gmm2d").__name__ == "GaussianRing"
+
+
+def test_name_conflict_names_both_packages(site):
+    make_dist(site, "tp-good", "tp_good", "tp_good", GOOD)
+    make_dist(site, "tp-conflict", "tp_conflict", "tp_conflict", CONFLICT)
+    registry = Registry()
+    registry.load_entrypoints()
+    with pytest.raises(PluginError) as err:
+        registry.get("simulator", "thirdparty.ring")
+    assert "tp-good" in str(err.value) and "tp-conflict" in str(err.value)
+    assert registry.get("simulator", "toy.gmm2d")  # the rest still works
+
+
+def test_blocked_and_autoload_switches(site):
+    make_dist(site, "tp-good", "tp_good", "tp_good", GOOD)
+    blocked = Registry()
+    blocked.load_entrypoints(blocked=frozenset({"tp-good"}))
+    assert blocked.plugins["tp_good"].status == "blocked"
+    assert "thirdparty.ring" not in blocked.names("simulator")
+    no_auto = Registry()
+    no_auto.load_entrypoints(autoload=False)
+    assert "tp_good" not in no_auto.plugins
+    assert "toy.gmm2d" in no_auto.names("simulator")  # built-ins still load
+
+
+def test_environment_variables_reach_the_registry(site, monkeypatch):
+    make_dist(site, "tp-good", "tp_good", "tp_good", GOOD)
+    monkeypatch.setenv("SURROGATE_DISABLED_PLUGINS", "toy, tp_good")
+    reset_registry()
+    try:
+        registry = get_registry()
+        assert registry.plugins["toy"].status == "blocked"
+        assert registry.plugins["tp_good"].status == "blocked"
+        monkeypatch.delenv("SURROGATE_DISABLED_PLUGINS")
+        monkeypatch.setenv("SURROGATE_DISABLE_PLUGIN_AUTOLOAD", "1")
+        reset_registry()
+        assert "tp_good" not in get_registry().plugins
+    finally:
+        reset_registry()
+
+
+def test_unknown_name_suggests_close_ones():
+    with pytest.raises(PluginError, match="did you mean 'toy.gmm2d'"):
+        surrogate.simulator("toy.gmm")
+    with pytest.raises(PluginError, match="unknown surrogate 'gausian'.*'gaussian'"):
+        surrogate.surrogate("gausian")
+
+
+def test_unknown_factory_option_is_named():
+    with pytest.raises(PluginError, match="unknown option 'radiuss'.*'radius'"):
+        surrogate.simulator("toy.gmm2d", radiuss=3)
+
+
+def test_invalid_name_marks_plugin_broken(fresh_registry):
+    from surrogate import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register_simulators(self, register):
+            register("Not A Name", object)
+
+    fresh_registry.add_plugin(Plugin(), name="bad", package="bad-pkg")
+    assert fresh_registry.plugins["bad"].status == "broken"
+    assert "invalid simulator name" in fresh_registry.plugins["bad"].error
+
+
+def test_lazy_factory_import_error_is_a_plugin_error(fresh_registry):
+    from surrogate import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register_surrogates(self, register):
+            register("lazy", "no_such_package_xyz.models:Model")
+
+    fresh_registry.add_plugin(Plugin(), name="lazy", package="lazy-pkg")
+    assert fresh_registry.names("surrogate") == ["lazy"]
+    with pytest.raises(PluginError, match="lazy-pkg.*failed to import"):
+        surrogate.surrogate("lazy")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import surrogate",
+        "import surrogate; surrogate.plugins()",
+        "from surrogate.cli import main; import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try: main(['--help'])\n"
+        "    except SystemExit: pass\n"
+        "    main(['plugins'])",
+    ],
+)
+def test_listing_plugins_does_not_import_torch(code):
+    check = code + "\nimport sys; assert 'torch' not in sys.modules, 'torch imported'"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    subprocess.run([sys.executable, "-c", check], check=True, env=env)
