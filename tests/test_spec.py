@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from surrogate import Condition, EventSpec, Events, Field, SpecError
+from surrogate import Condition, Events, EventSpec, Field, SpecError
 from surrogate.schemas import validate
 
 SPEC = EventSpec(
