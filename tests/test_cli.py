@@ -205,3 +205,15 @@ def test_plugins_command_lists_builtins(capsys):
     code, out, _ = run(capsys, "plugins")
     assert code == 0
     assert "toy.gmm2d" in out and "gaussian" in out and "[ok]" in out
+
+
+def test_nan_in_training_data_is_named(tmp_path, capsys):
+    import h5py
+
+    data = tmp_path / "toy.h5"
+    run(capsys, "simulate", "toy.gmm2d", "-n", "100", "-o", str(data))
+    with h5py.File(data, "a") as f:  # corrupt one value behind the toolkit's back
+        f["x"][17, 1] = np.inf
+    code, _, err = run(capsys, "train", "gaussian", "--data", str(data), "-o", str(tmp_path / "m"))
+    assert code == 1 and "field 'x' has NaN or Inf values (first in event 17)" in err
+    assert not (tmp_path / "m").exists()
