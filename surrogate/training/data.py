@@ -93,12 +93,15 @@ class EventStream:
         return Events.concatenate([self.data[a:b] for a, b in (self.blocks[i] for i in block_ids)])
 
     def raw_batches(self, which: str = "all", max_events: int | None = None) -> Iterator[Events]:
-        """Raw event blocks (for fitting preprocessing), in file order."""
+        """Raw event blocks (for fitting preprocessing).  With ``max_events`` the blocks
+        come in a seeded random order, so a sorted file still gives a fair subset."""
         ids = {
-            "all": range(len(self.blocks)),
+            "all": list(range(len(self.blocks))),
             "train": self.train_blocks,
             "val": self.val_blocks,
         }[which]
+        if max_events is not None and max_events < self.n:
+            ids = [ids[i] for i in _rng(self.seed, 2).permutation(len(ids))]
         seen = 0
         for i in ids:
             a, b = self.blocks[i]

@@ -1,0 +1,517 @@
+"""``TorchSurrogate``: what every torch generator family shares.
+
+A family subclass declares its hyper-parameters and implements a handful of methods; the
+base owns preprocessing (fitted, saved, inverted on sampling), the condition vector, the
+training loop, seeded sampling, devices and the state round trip::
+
+    class MyFamily(TorchSurrogate):
+        name = "mine"; version = "1.0"; density = "none"
+        defaults = {**TorchSurrogate.defaults, "latent": 8}
+        train_defaults = {"epochs": 100}            # overrides of the loop's defaults
+
+        def _build(self):                            # -> dict of nn.Modules
+            return {"net": self.backbone(self.x_dim, self.x_dim, self.c_dim)}
+
+        def training_loss(self, batch, optimizer, ctx):   # -> {"loss": tensor, ...}
+            ...
+        def _generate(self, c, generator):           # (n, c_dim) -> (n, x_dim), model space
+            ...
+
+``batch`` is a :class:`Batch` (``x``: preprocessed, flattened fields ``(B, x_dim)``;
+``c``: encoded conditions ``(B, c_dim)``, on the training device).  Optional overrides:
+``configure_optimizers`` (default one Adam/AdamW named ``"main"`` over every network),
+``step_order``, ``validation_loss`` (default: the training loss without gradients) and
+``_log_density(x, c)`` (model-space log-density; the base adds the preprocessing
+Jacobian so ``log_prob`` is in the units of the raw fields).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from surrogate import Surrogate
+from surrogate.errors import SpecError, SurrogateError, TrainingError
+from surrogate.events import Events
+from surrogate.preprocessing import Preprocessing
+from surrogate.spec import EventSpec
+from surrogate.training import EventStream, resolve_options
+from surrogate.training.loop import (
+    Trainer,
+    checkpoint_paths,
+    latest_checkpoint,
+    resolve_device,
+)
+
+from .backbones import make_backbone
+
+
+@dataclass
+class Batch:
+    """One training batch in model space, on the training device."""
+
+    x: torch.Tensor  # (B, x_dim) preprocessed, flattened fields
+    c: torch.Tensor  # (B, c_dim) encoded conditions (c_dim may be 0)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def context(self) -> torch.Tensor | None:
+        """``c``, or ``None`` for an unconditional model (what nflows expects)."""
+        return self.c if self.c.shape[1] else None
+
+
+class ConditionEncoder:
+    """Conditions -> the network's condition vector.
+
+    Log-uniform priors are encoded as ``log c``; a finite range is mapped linearly onto
+    [-1, 1]; an open range is standardised with the training data's mean and std.
+    """
+
+    def __init__(self, spec: EventSpec) -> None:
+        self.spec = spec
+        self.shift = np.zeros(len(spec.conditions))
+        self.scale = np.ones(len(spec.conditions))
+        self.fitted = True
+        for i, c in enumerate(spec.conditions):
+            if math.isinf(c.low) or math.isinf(c.high):
+                self.fitted = False
+                continue
+            lo, hi = self._raw(c, c.low), self._raw(c, c.high)
+            self.shift[i] = 0.5 * (lo + hi)
+            self.scale[i] = 0.5 * (hi - lo) if hi > lo else 1.0
+
+    @staticmethod
+    def _raw(cond: Any, value: Any) -> Any:
+        return np.log(value) if cond.prior == "loguniform" else value
+
+    @property
+    def dim(self) -> int:
+        return len(self.spec.conditions)
+
+    def fit(self, batches: Any) -> None:
+        if self.fitted:
+            return
+        open_ = [
+            i for i, c in enumerate(self.spec.conditions) if math.isinf(c.low) or math.isinf(c.high)
+        ]
+        n, s1, s2 = 0, np.zeros(len(open_)), np.zeros(len(open_))
+        for batch in batches:
+            for j, i in enumerate(open_):
+                c = self.spec.conditions[i]
+                v = self._raw(c, np.asarray(batch.conditions[c.name], dtype=np.float64))
+                s1[j] += v.sum()
+                s2[j] += (v**2).sum()
+            n += len(batch)
+        for j, i in enumerate(open_):
+            mean = s1[j] / max(n, 1)
+            var = max(s2[j] / max(n, 1) - mean**2, 0.0)
+            self.shift[i], self.scale[i] = mean, math.sqrt(var) or 1.0
+        self.fitted = True
+
+    def encode(self, conditions: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        if not self.dim:
+            return np.zeros((n, 0), dtype=np.float32)
+        cols = [
+            self._raw(c, np.asarray(conditions[c.name], dtype=np.float64)).reshape(-1)
+            for c in self.spec.conditions
+        ]
+        return ((np.stack(cols, axis=1) - self.shift) / self.scale).astype(np.float32)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"shift": self.shift.copy(), "scale": self.scale.copy()}
+
+    def load_state(self, state: Mapping[str, np.ndarray]) -> None:
+        self.shift = np.asarray(state["shift"], dtype=np.float64).reshape(-1)
+        self.scale = np.asarray(state["scale"], dtype=np.float64).reshape(-1)
+        if len(self.shift) != self.dim:
+            raise SpecError("condition encoding does not fit the spec's conditions")
+        self.fitted = True
+
+
+def torch_seed(rng: np.random.Generator) -> int:
+    """A torch seed drawn from a numpy generator (so one numpy seed drives everything)."""
+    return int(rng.integers(0, 2**63 - 1))
+
+
+@contextmanager
+def seeded_torch(seed: int, device: torch.device | None = None):
+    """Run with torch's global RNG seeded, restoring the caller's RNG state afterwards."""
+    devices = [device.index or 0] if device is not None and device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class TorchSurrogate(Surrogate):
+    """Base of the torch families (see the module docstring for the contract)."""
+
+    density: ClassVar[str] = "none"
+    defaults: ClassVar[dict[str, Any]] = {
+        "preprocessing": None,  # list of step dicts (surrogate.preprocessing); None: standardise
+        "backbone": "mlp",
+        "hidden": 128,
+        "blocks": 2,
+        "activation": "silu",
+        "dropout": 0.0,
+        "backbone_options": {},
+    }
+    #: Overrides of the loop's defaults (surrogate.training.TRAIN_DEFAULTS) for this family.
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    #: Events generated per forward pass when sampling.
+    sample_batch_size: ClassVar[int] = 65536
+
+    def __init__(self, spec: EventSpec | None = None, **hyperparameters: Any) -> None:
+        super().__init__(spec, **hyperparameters)
+        self.nets: nn.ModuleDict | None = None
+        self.device = torch.device("cpu")
+        self.training_result: Any = None
+        self._pre: Preprocessing | None = None
+        self._cond: ConditionEncoder | None = None
+        if spec is not None:
+            self._setup_spec()
+
+    # -- shapes and transforms ------------------------------------------------------------
+    def _setup_spec(self) -> None:
+        spec = self._require_spec()
+        steps = self.hyperparameters.get("preprocessing")
+        if isinstance(steps, str):
+            try:
+                steps = json.loads(steps)
+            except json.JSONDecodeError as exc:
+                raise SurrogateError(f"preprocessing is not valid JSON: {exc}") from None
+        self._pre = Preprocessing(steps, spec)
+        self._cond = ConditionEncoder(spec)
+
+    @property
+    def x_dim(self) -> int:
+        """Length of the flattened event (all fields, spec order)."""
+        return sum(f.size for f in self._require_spec().fields)
+
+    @property
+    def c_dim(self) -> int:
+        return len(self._require_spec().conditions)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        if self._pre is None:
+            self._setup_spec()
+        assert self._pre is not None
+        return self._pre
+
+    @property
+    def condition_encoder(self) -> ConditionEncoder:
+        if self._cond is None:
+            self._setup_spec()
+        assert self._cond is not None
+        return self._cond
+
+    def flatten(self, fields: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        return np.concatenate(
+            [np.asarray(fields[f.name]).reshape(n, -1) for f in self._require_spec().fields],
+            axis=1,
+        )
+
+    def unflatten(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        out, offset, n = {}, 0, len(flat)
+        for f in self._require_spec().fields:
+            out[f.name] = flat[:, offset : offset + f.size].reshape(n, *f.shape)
+            offset += f.size
+        return out
+
+    def encode_events(self, events: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw events -> ``(x, c, logdet)``: model-space float32 arrays and the
+        preprocessing's ``log|det dx_model/dx_raw|`` per event."""
+        n = len(events)
+        fields, logdet = self.preprocessing.forward(events.fields, events.conditions)
+        x = self.flatten(fields, n).astype(np.float32)
+        c = self.condition_encoder.encode(events.conditions, n)
+        return x, c, logdet
+
+    def decode_fields(
+        self, x: np.ndarray, conditions: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Model-space ``(n, x_dim)`` -> raw fields of the spec's dtype, clipped to bounds."""
+        raw = self.preprocessing.inverse(self.unflatten(np.asarray(x, np.float64)), conditions)
+        out = {}
+        for f in self._require_spec().fields:
+            a = raw[f.name]
+            if f.low is not None or f.high is not None:
+                a = np.clip(a, f.low, f.high)
+            out[f.name] = a.astype(f.dtype)
+        return out
+
+    def _prepare(self, events: Events) -> tuple[np.ndarray, np.ndarray]:
+        x, c, _ = self.encode_events(events)
+        if not np.isfinite(x).all():
+            raise TrainingError(
+                "preprocessing produced NaN or Inf on the training data: check the "
+                "preprocessing chain (e.g. a log of zeros needs eps > 0)"
+            )
+        return x, c
+
+    def make_batch(self, arrays: tuple[np.ndarray, ...], device: torch.device) -> Batch:
+        x, c = arrays[0], arrays[1]
+        return Batch(
+            torch.from_numpy(np.ascontiguousarray(x)).to(device),
+            torch.from_numpy(np.ascontiguousarray(c)).to(device),
+        )
+
+    # -- networks ---------------------------------------------------------------------------
+    def backbone(self, in_features: int, out_features: int, context_features: int, **extra):
+        """A network body built from this model's backbone hyper-parameters."""
+        hp = self.hyperparameters
+        options = {
+            "hidden": hp["hidden"],
+            "blocks": hp["blocks"],
+            "activation": hp["activation"],
+            "dropout": hp["dropout"],
+            **(hp.get("backbone_options") or {}),
+            **extra,
+        }
+        return make_backbone(hp["backbone"], in_features, out_features, context_features, **options)
+
+    def _build(self) -> dict[str, nn.Module]:
+        """Create the family's networks (called with torch's RNG seeded)."""
+        raise NotImplementedError
+
+    def networks(self) -> dict[str, nn.Module]:
+        if self.nets is None:
+            raise SurrogateError(f"model {self.name!r} is not trained yet")
+        return dict(self.nets.items())
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [p for net in self.networks().values() for p in net.parameters()]
+
+    def configure_optimizers(self, options: Mapping[str, Any]) -> dict[str, torch.optim.Optimizer]:
+        cls = torch.optim.AdamW if options.get("optimizer") == "adamw" else torch.optim.Adam
+        return {
+            "main": cls(
+                self.parameters(), lr=float(options["lr"]), weight_decay=options["weight_decay"]
+            )
+        }
+
+    def step_order(self) -> list[str] | None:
+        """Optimizer names stepped per batch, in order; ``None``: each optimizer once."""
+        return None
+
+    def training_loss(self, batch: Batch, optimizer: str, ctx: Any) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def validation_loss(self, batch: Batch, ctx: Any) -> dict[str, torch.Tensor]:
+        """Default: the training loss of the optimizer ``"main"`` (families with several
+        optimizers override this)."""
+        return self.training_loss(batch, "main", ctx)
+
+    def to(self, device: str | torch.device) -> TorchSurrogate:
+        """Move the networks (sampling and log_prob run there)."""
+        self.device = (
+            resolve_device(str(device)) if not isinstance(device, torch.device) else device
+        )
+        if self.nets is not None:
+            self.nets.to(self.device)
+        return self
+
+    def _init_networks(self, seed: int) -> None:
+        with seeded_torch(seed):
+            nets = self._build()
+        self.nets = nn.ModuleDict(nets)
+        self.nets.to(self.device)
+
+    # -- training ---------------------------------------------------------------------------
+    def _fit(self, data: Any, *, seed: Any, workdir: Path | None, **options: Any) -> None:
+        opts = resolve_options(options, self.train_defaults)
+        self._setup_spec()
+        ckpt = None
+        if opts["resume"]:
+            if workdir is None:
+                raise TrainingError("resume needs the working directory of the run (workdir)")
+            ckpt = latest_checkpoint(workdir)
+            if ckpt is None:
+                raise TrainingError(
+                    f"nothing to resume: no checkpoint in {Path(workdir) / 'checkpoints'}"
+                )
+            saved = json.loads(ckpt["fingerprint"])
+            if seed is None:
+                seed = saved.get("seed")
+        elif checkpoint_paths(workdir):
+            raise TrainingError(
+                f"{workdir} holds checkpoints of an earlier run: resume it (resume=True, "
+                "--resume) or train into another directory"
+            )
+        if isinstance(seed, np.random.SeedSequence):
+            seed = int(seed.generate_state(1, np.uint64)[0] >> 1)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+        seed = int(seed)
+        stream = EventStream(
+            data,
+            self._prepare,
+            batch_size=opts["batch_size"],
+            seed=seed,
+            val_fraction=opts["val_fraction"],
+            block_events=opts["block_events"],
+            window_events=opts["window_events"],
+            in_memory=opts["in_memory"],
+            memory_limit=opts["memory_limit"],
+        )
+        if ckpt is not None:
+            extra = {k: v.numpy() for k, v in ckpt["extra"].items()}
+            self._load_transform_state(extra)
+        else:
+            limit = int(opts["preprocessing_events"])
+            self.preprocessing.fit(lambda: stream.raw_batches("all", limit))
+            self.condition_encoder.fit(stream.raw_batches("all", limit))
+        device = resolve_device(opts["device"])
+        self.device = device
+        fingerprint = {
+            "family": self.name,
+            "family_version": str(self.version),
+            "hyperparameters": self.hyperparameters,
+            "spec": self._require_spec().to_dict(),
+            "seed": seed,
+            "n_events": len(data),
+            "n_train": stream.n_train,
+            "in_memory": stream.in_memory,
+        }
+        with seeded_torch(seed, device):
+            self.nets = nn.ModuleDict(self._build())
+            self.nets.to(device)
+            trainer = Trainer(
+                self,
+                train_batches=stream.train_batches,
+                val_batches=stream.val_batches if stream.n_val else None,
+                steps_per_epoch=stream.steps_per_epoch,
+                options=opts,
+                workdir=workdir,
+                fingerprint=fingerprint,
+                extra_state=self._transform_state(),
+                resume_from=ckpt,
+            )
+            result = trainer.run()
+        self.training_result = result
+        for net in self.nets.values():
+            net.eval()
+        self.provenance["training"] = {
+            "seed": seed,
+            "device": result.device,
+            "epochs": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "best_loss": result.best_loss,
+            "stopped_early": result.stopped_early,
+            "seconds": round(result.seconds, 3),
+            "n_train": stream.n_train,
+            "n_val": stream.n_val,
+            "options": {
+                k: v
+                for k, v in opts.items()
+                if k not in ("callbacks", "progress") and _is_jsonable(v)
+            },
+        }
+        if self.provenance.get("seed") is None:
+            self.provenance["seed"] = seed
+
+    def _transform_state(self) -> dict[str, np.ndarray]:
+        out = {f"pre.{k}": v for k, v in self.preprocessing.state().items()}
+        out.update({f"cond.{k}": v for k, v in self.condition_encoder.state().items()})
+        return out
+
+    def _load_transform_state(self, state: Mapping[str, np.ndarray]) -> None:
+        self.preprocessing.load_state({k[4:]: v for k, v in state.items() if k.startswith("pre.")})
+        self.condition_encoder.load_state(
+            {k[5:]: v for k, v in state.items() if k.startswith("cond.")}
+        )
+
+    # -- generation -------------------------------------------------------------------------
+    def _generate(self, c: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``len(c)`` events in model space, ``(n, x_dim)``; use ``generator`` for noise."""
+        raise NotImplementedError
+
+    def _require_trained(self) -> None:
+        if self.nets is None or not self.preprocessing.fitted:
+            raise SurrogateError(f"model {self.name!r} is not trained yet")
+
+    @contextmanager
+    def _eval_mode(self):
+        assert self.nets is not None
+        modes = {k: net.training for k, net in self.nets.items()}
+        self.nets.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            for k, net in self.nets.items():
+                net.train(modes[k])
+
+    def _sample(self, n, conditions, rng):
+        self._require_trained()
+        c = torch.from_numpy(self.condition_encoder.encode(conditions, n)).to(self.device)
+        seed = torch_seed(rng)
+        parts = []
+        with self._eval_mode(), seeded_torch(seed, self.device):
+            gen = torch.Generator(device=self.device).manual_seed(seed)
+            for start in range(0, n, self.sample_batch_size):
+                parts.append(self._generate(c[start : start + self.sample_batch_size], gen).cpu())
+        x = torch.cat(parts).double().numpy() if parts else np.zeros((0, self.x_dim))
+        return self.decode_fields(x, conditions)
+
+    def _log_density(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        raise SurrogateError(f"model {self.name!r} does not implement log_prob")
+
+    def _log_prob(self, events: Events) -> np.ndarray:
+        self._require_trained()
+        x, c, logdet = self.encode_events(events)
+        out = []
+        with self._eval_mode(), seeded_torch(0, self.device):
+            for start in range(0, len(x), self.sample_batch_size):
+                sl = slice(start, start + self.sample_batch_size)
+                xt = torch.from_numpy(x[sl]).to(self.device)
+                ct = torch.from_numpy(c[sl]).to(self.device)
+                out.append(self._log_density(xt, ct).double().cpu())
+        lp = torch.cat(out).numpy() if out else np.zeros(0)
+        return lp + logdet
+
+    # -- state ------------------------------------------------------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        self._require_trained()
+        out = {
+            f"net.{name}.{k}": v.detach().cpu().numpy()
+            for name, net in self.networks().items()
+            for k, v in net.state_dict().items()
+        }
+        out.update(self._transform_state())
+        return out
+
+    def _load_state(self, state: Mapping[str, np.ndarray]) -> None:
+        self._setup_spec()
+        self._load_transform_state(state)
+        self._init_networks(0)
+        assert self.nets is not None
+        for name, net in self.nets.items():
+            prefix = f"net.{name}."
+            own = {
+                k[len(prefix) :]: torch.from_numpy(np.array(v))
+                for k, v in state.items()
+                if k.startswith(prefix)
+            }
+            net.load_state_dict(own, strict=True)
+        self.nets.eval()
+        self.to(resolve_device("auto"))
+
+
+def _is_jsonable(v: Any) -> bool:
+    try:
+        json.dumps(v)
+    except TypeError:
+        return False
+    return True

@@ -1,0 +1,603 @@
+"""The one training loop every torch-based generator family uses.
+
+The loop owns epochs, devices, batching, logging, EMA, gradient clipping, checkpoints,
+early stopping and resume.  What is trained is an *objective* (duck-typed; a
+:class:`~surrogate_generators.base.TorchSurrogate` is one):
+
+``networks() -> dict[str, nn.Module]``
+    every module with weights (moved to the device, checkpointed, EMA-averaged);
+``configure_optimizers(options) -> dict[str, Optimizer]``
+    one optimizer per name (a GAN has two);
+``step_order() -> list[str]``
+    the optimizer names stepped per batch, in order (``["disc", "disc", "gen"]``...);
+``training_loss(batch, optimizer, ctx) -> dict[str, Tensor]``
+    the losses of one step for that optimizer; ``"loss"`` is back-propagated, every entry
+    is logged (``loss`` under the optimizer's name when there are several);
+``validation_loss(batch, ctx) -> dict[str, Tensor]``
+    evaluated without gradients on the validation batches; ``"loss"`` is monitored;
+``make_batch(arrays, device) -> batch``
+    numpy arrays from the data stream -> whatever ``training_loss`` takes.
+
+A Boltzmann generator's reverse-KL objective fits the same contract: its stream yields
+condition batches (or nothing but a count) and ``training_loss`` samples the flow.
+
+Checkpoints (``workdir/checkpoints/epoch-NNNN.pt``) hold tensors and primitives only and
+are read with ``torch.load(weights_only=True)``.  They carry the RNG states, optimizers,
+schedulers, EMA, early-stopping state and history, so a run resumed from one reaches the
+same weights, bit for bit on the same device, as an uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import TrainingError
+from ..io.atomic import atomic_path, write_text_atomic
+from .options import trajectory_options
+
+CHECKPOINT_FORMAT = "surrogate-training-checkpoint"
+CHECKPOINT_VERSION = 1
+LOG_FILE = "training_log.csv"
+PLOT_FILE = "loss.png"
+CHECKPOINT_DIR = "checkpoints"
+
+
+@dataclass
+class StepContext:
+    """Where the loop is: passed to the objective's losses (KL warm-up, schedules...)."""
+
+    epoch: int  # 0-based
+    epochs: int
+    step: int  # step within the epoch
+    global_step: int
+    steps_per_epoch: int
+    training: bool = True
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the whole run done, in [0, 1]."""
+        total = max(self.epochs * self.steps_per_epoch, 1)
+        return min(1.0, self.global_step / total)
+
+    @property
+    def epoch_progress(self) -> float:
+        """Epochs done as a float (epoch + fraction of the current one)."""
+        return self.epoch + self.step / max(self.steps_per_epoch, 1)
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``auto``: CUDA when present, else CPU; an unavailable CUDA request is an error."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise TrainingError(f"unknown device {name!r} ({exc})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"device {name!r} requested but CUDA is not available here")
+    return device
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+
+
+def checkpoint_paths(workdir: Path | None) -> list[Path]:
+    """Checkpoints in ``workdir``, oldest first."""
+    if workdir is None:
+        return []
+    folder = Path(workdir) / CHECKPOINT_DIR
+    return sorted(folder.glob("epoch-*.pt")) if folder.is_dir() else []
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a training checkpoint (tensors and primitives only; no pickle code runs)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise TrainingError(f"{path}: unreadable training checkpoint ({exc})") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path}: not a surrogate training checkpoint")
+    if ckpt.get("version", 0) > CHECKPOINT_VERSION:
+        raise TrainingError(f"{path}: checkpoint version is newer than this toolkit reads")
+    return ckpt
+
+
+def latest_checkpoint(workdir: Path | None) -> dict[str, Any] | None:
+    """The newest readable checkpoint in ``workdir`` (``None`` when there is none)."""
+    errors = []
+    for path in reversed(checkpoint_paths(workdir)):
+        try:
+            ckpt = read_checkpoint(path)
+        except TrainingError as exc:
+            errors.append(str(exc))
+            continue
+        ckpt["path"] = str(path)
+        return ckpt
+    if errors:
+        raise TrainingError("no readable checkpoint: " + "; ".join(errors))
+    return None
+
+
+def fingerprint_diff(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """``key: saved -> now`` for every entry that differs."""
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key, "<unset>"), now.get(key, "<unset>")
+        if json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
+            out.append(f"{key}: {a!r} -> {b!r}")
+    return out
+
+
+def check_resume(ckpt: Mapping[str, Any], fingerprint: Mapping[str, Any]) -> None:
+    """Refuse to resume with other hyper-parameters or trajectory options."""
+    saved = json.loads(ckpt["fingerprint"])
+    diff = fingerprint_diff(saved, json.loads(json.dumps(fingerprint, default=str)))
+    if diff:
+        raise TrainingError(
+            f"cannot resume from {ckpt.get('path', 'the checkpoint')}: it was made with other "
+            "settings (" + "; ".join(diff) + "). Resume with the same settings, or start a "
+            "fresh run in another directory"
+        )
+
+
+def _state_to_cpu(state: Any) -> Any:
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: _state_to_cpu(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_state_to_cpu(v) for v in state)
+    return state
+
+
+# -- EMA ------------------------------------------------------------------------------------
+
+
+class EMA:
+    """Exponential moving average of every floating-point parameter and buffer."""
+
+    def __init__(self, networks: Mapping[str, torch.nn.Module], decay: float) -> None:
+        self.decay = float(decay)
+        self.networks = networks
+        self.shadow = {
+            name: {k: v.detach().clone() for k, v in net.state_dict().items()}
+            for name, net in networks.items()
+        }
+
+    @torch.no_grad()
+    def update(self) -> None:
+        for name, net in self.networks.items():
+            shadow = self.shadow[name]
+            for k, v in net.state_dict().items():
+                if v.dtype.is_floating_point:
+                    shadow[k].lerp_(v.detach(), 1 - self.decay)
+                else:
+                    shadow[k].copy_(v)
+
+    def state_dict(self) -> dict[str, Any]:
+        return _state_to_cpu(self.shadow)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for name, tensors in state.items():
+            for k, v in tensors.items():
+                self.shadow[name][k].copy_(v)
+
+    def swap(self) -> None:
+        """Exchange the live weights and the averages (call twice to undo)."""
+        with torch.no_grad():
+            for name, net in self.networks.items():
+                live = net.state_dict()
+                for k, v in live.items():
+                    tmp = v.detach().clone()
+                    v.copy_(self.shadow[name][k])
+                    self.shadow[name][k].copy_(tmp)
+
+
+# -- the loop -------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]]
+    best_epoch: int | None
+    best_loss: float | None
+    epochs_run: int
+    stopped_early: bool
+    device: str
+    seconds: float
+
+
+class Trainer:
+    """Run ``objective`` over ``train_batches``/``val_batches`` with ``options``.
+
+    ``train_batches(epoch)`` yields the numpy arrays of one epoch (``steps_per_epoch`` of
+    them); ``val_batches()`` the validation arrays (may yield nothing).  ``fingerprint``
+    (JSON-able) identifies the run for resume checks; ``extra_state`` (name -> numpy or
+    tensor) is stored in checkpoints verbatim (preprocessing statistics...).
+    """
+
+    def __init__(
+        self,
+        objective: Any,
+        *,
+        train_batches: Callable[[int], Iterable[Any]],
+        val_batches: Callable[[], Iterable[Any]] | None,
+        steps_per_epoch: int,
+        options: Mapping[str, Any],
+        workdir: Path | None = None,
+        fingerprint: Mapping[str, Any] | None = None,
+        extra_state: Mapping[str, Any] | None = None,
+        resume_from: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.objective = objective
+        self.train_batches = train_batches
+        self.val_batches = val_batches
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.options = dict(options)
+        self.workdir = None if workdir is None else Path(workdir)
+        self.fingerprint = {
+            **(fingerprint or {}),
+            "options": trajectory_options(self.options),
+        }
+        self.extra_state = dict(extra_state or {})
+        self.resume_from = resume_from
+        self.device = resolve_device(self.options.get("device"))
+        self.amp = bool(self.options.get("amp")) and self.device.type == "cuda"
+        self.callbacks = list(self.options.get("callbacks") or [])
+        progress = self.options.get("progress")
+        self.progress = sys.stderr.isatty() if progress is None else bool(progress)
+
+    # -- setup ----------------------------------------------------------------------------
+    def _setup(self) -> None:
+        opts = self.options
+        self.networks: dict[str, torch.nn.Module] = dict(self.objective.networks())
+        for net in self.networks.values():
+            net.to(self.device)
+        self.optimizers: dict[str, torch.optim.Optimizer] = dict(
+            self.objective.configure_optimizers(opts)
+        )
+        if not self.optimizers:
+            raise TrainingError("the model has no optimizer (nothing to train)")
+        order = getattr(self.objective, "step_order", lambda: None)()
+        order = list(self.optimizers) if order is None else list(order)
+        unknown = [o for o in order if o not in self.optimizers]
+        if unknown:
+            raise TrainingError(f"step_order names unknown optimizer {unknown[0]!r}")
+        self.order = order
+        total = max(opts["epochs"] * self.steps_per_epoch, 1)
+        warm = int(opts.get("warmup_steps") or 0)
+        floor = float(opts.get("lr_min_factor") or 0.0)
+        self.schedulers: dict[str, Any] = {}
+        for name, opt in self.optimizers.items():
+            if opts["schedule"] == "plateau":
+                self.schedulers[name] = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                    opt,
+                    factor=float(opts["plateau_factor"]),
+                    patience=int(opts["plateau_patience"]),
+                )
+                continue
+            cosine = opts["schedule"] == "cosine"
+
+            def factor(step: int, cosine: bool = cosine) -> float:
+                f = min(1.0, (step + 1) / warm) if warm > 0 else 1.0
+                if cosine:
+                    f *= floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step / total, 1)))
+                return f
+
+            self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        self.ema = EMA(self.networks, opts["ema"]) if opts.get("ema") else None
+        self.history: list[dict[str, float]] = []
+        self.epoch = 0
+        self.global_step = 0
+        self.best_loss: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, Any] | None = None
+        self.bad_epochs = 0
+        self.last_good: dict[str, Any] = self._net_state()
+        self.last_checkpoint: str | None = None
+
+    def _net_state(self) -> dict[str, Any]:
+        return {name: _state_to_cpu(net.state_dict()) for name, net in self.networks.items()}
+
+    def _load_nets(self, state: Mapping[str, Any]) -> None:
+        for name, net in self.networks.items():
+            net.load_state_dict(state[name])
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _checkpoint(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = list(torch.cuda.get_rng_state_all())
+        extra = {
+            k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v)
+            for k, v in self.extra_state.items()
+        }
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": json.dumps(self.fingerprint, sort_keys=True, default=str),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "networks": self._net_state(),
+            "optimizers": {k: _state_to_cpu(o.state_dict()) for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "ema": self.ema.state_dict() if self.ema else {},
+            "best": {
+                "loss": self.best_loss,
+                "epoch": self.best_epoch,
+                "networks": self.best_state or {},
+            },
+            "bad_epochs": self.bad_epochs,
+            "history": json.dumps(self.history),
+            "rng": rng,
+            "extra": extra,
+        }
+
+    def _save_checkpoint(self) -> None:
+        if self.workdir is None:
+            return
+        folder = self.workdir / CHECKPOINT_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"epoch-{self.epoch:04d}.pt"
+        with atomic_path(path) as tmp:
+            torch.save(self._checkpoint(), tmp)
+        self.last_checkpoint = str(path)
+        keep = max(int(self.options.get("keep_checkpoints") or 1), 1)
+        for old in checkpoint_paths(self.workdir)[:-keep]:
+            old.unlink(missing_ok=True)
+
+    def _restore(self, ckpt: Mapping[str, Any]) -> None:
+        check_resume(ckpt, self.fingerprint)
+        self._load_nets(ckpt["networks"])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(ckpt["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(ckpt["schedulers"][k])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        best = ckpt["best"]
+        self.best_loss, self.best_epoch = best["loss"], best["epoch"]
+        self.best_state = best["networks"] or None
+        self.bad_epochs = int(ckpt["bad_epochs"])
+        self.history = json.loads(ckpt["history"])
+        self.epoch = int(ckpt["epoch"])
+        self.global_step = int(ckpt["global_step"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if "cuda" in ckpt["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        self.last_good = self._net_state()
+        self.last_checkpoint = ckpt.get("path")
+
+    # -- logging --------------------------------------------------------------------------
+    def _write_log(self, plot: bool = False) -> None:
+        if self.workdir is None or not self.history:
+            return
+        keys: list[str] = []
+        for row in self.history:
+            keys += [k for k in row if k not in keys]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        for row in self.history:
+            writer.writerow({k: row.get(k, "") for k in keys})
+        write_text_atomic(self.workdir / LOG_FILE, buf.getvalue())
+        if plot:
+            plot_history(self.history, self.workdir / PLOT_FILE)
+
+    def _emit(self, event: str, **info: Any) -> None:
+        for cb in self.callbacks:
+            cb(event, {"trainer": self, **info})
+
+    # -- steps ----------------------------------------------------------------------------
+    def _fail(self, what: str, ctx: StepContext) -> None:
+        self._load_nets(self.last_good)
+        where = (
+            f"the last good checkpoint {self.last_checkpoint} is kept"
+            if self.last_checkpoint
+            else "no checkpoint was written yet"
+        )
+        self.history.append({"epoch": ctx.epoch + 1, "step": self.global_step, "failed": 1.0})
+        with contextlib.suppress(Exception):  # the log is a courtesy; the error matters
+            self._write_log(plot=True)
+        raise TrainingError(
+            f"{what} at epoch {ctx.epoch + 1}, step {ctx.step + 1}: training stopped; {where} "
+            "and the model keeps the weights of the last completed epoch. Try a lower lr, "
+            "gradient clipping (clip_grad) or check the data and preprocessing"
+        )
+
+    def _train_step(self, arrays: Any, ctx: StepContext) -> dict[str, float]:
+        batch = self.objective.make_batch(arrays, self.device)
+        logged: dict[str, float] = {}
+        for name in self.order:
+            opt = self.optimizers[name]
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                losses = self.objective.training_loss(batch, name, ctx)
+            loss = losses["loss"]
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                self._fail(f"the {name} loss became {value}", ctx)
+            loss.backward()
+            clip = self.options.get("clip_grad")
+            params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+            if clip:
+                norm = torch.nn.utils.clip_grad_norm_(params, float(clip))
+                if not torch.isfinite(norm):
+                    self._fail(f"the {name} gradient norm became {float(norm)}", ctx)
+            opt.step()
+            if self.options["schedule"] != "plateau":
+                self.schedulers[name].step()
+            prefix = "" if len(self.optimizers) == 1 else f"{name}_"
+            for k, v in losses.items():
+                logged[prefix + k] = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
+        if self.ema is not None:
+            self.ema.update()
+        return logged
+
+    @torch.no_grad()
+    def _validate(self, ctx: StepContext) -> dict[str, float]:
+        if self.val_batches is None:
+            return {}
+        for net in self.networks.values():
+            net.eval()
+        if self.ema is not None:
+            self.ema.swap()
+        sums: dict[str, float] = {}
+        count = 0
+        try:
+            for arrays in self.val_batches():
+                batch = self.objective.make_batch(arrays, self.device)
+                n = len(arrays[0]) if isinstance(arrays, (tuple, list)) else 1
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    losses = self.objective.validation_loss(batch, ctx)
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * n
+                count += n
+            return {f"val_{k}": v / count for k, v in sums.items()} if count else {}
+        finally:
+            if self.ema is not None:
+                self.ema.swap()
+            for net in self.networks.values():
+                net.train()
+
+    # -- run ------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        start_time = time.perf_counter()
+        self._setup()
+        if self.resume_from is not None:
+            self._restore(self.resume_from)
+        opts = self.options
+        epochs = int(opts["epochs"])
+        patience = opts.get("patience")
+        stopped_early = bool(self.history and self.history[-1].get("stopped_early"))
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.steps_per_epoch, leave=False, dynamic_ncols=True)
+        try:
+            while self.epoch < epochs and not stopped_early:
+                ctx = StepContext(self.epoch, epochs, 0, self.global_step, self.steps_per_epoch)
+                for net in self.networks.values():
+                    net.train()
+                t0 = time.perf_counter()
+                sums: dict[str, float] = {}
+                steps = 0
+                if bar is not None:
+                    bar.reset(total=self.steps_per_epoch)
+                    bar.set_description(f"epoch {self.epoch + 1}/{epochs}")
+                for step, arrays in enumerate(self.train_batches(self.epoch)):
+                    ctx = StepContext(
+                        self.epoch, epochs, step, self.global_step, self.steps_per_epoch
+                    )
+                    logged = self._train_step(arrays, ctx)
+                    self.global_step += 1
+                    steps += 1
+                    for k, v in logged.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    if bar is not None:
+                        bar.update(1)
+                        if step % 10 == 0:
+                            bar.set_postfix({k: f"{v:.4g}" for k, v in logged.items()})
+                    self._emit("step_end", epoch=self.epoch, step=step, losses=logged)
+                if steps == 0:
+                    raise TrainingError("the training data gave no batches")
+                row: dict[str, float] = {
+                    "epoch": self.epoch + 1,
+                    "step": self.global_step,
+                    "lr": float(next(iter(self.optimizers.values())).param_groups[0]["lr"]),
+                }
+                row.update({f"train_{k}": v / steps for k, v in sums.items()})
+                val = self._validate(ctx)
+                row.update(val)
+                monitor = val.get("val_loss", row.get("train_loss"))
+                if monitor is None:
+                    monitor = next(v for k, v in row.items() if k.startswith("train_"))
+                if not math.isfinite(monitor):
+                    self._fail(f"the validation loss became {monitor}", ctx)
+                if opts["schedule"] == "plateau":
+                    for s in self.schedulers.values():
+                        s.step(monitor)
+                improved = self.best_loss is None or monitor < self.best_loss - float(
+                    opts.get("min_delta") or 0.0
+                )
+                if improved:
+                    self.best_loss, self.best_epoch, self.bad_epochs = monitor, self.epoch + 1, 0
+                    if self.ema is not None:
+                        self.ema.swap()
+                    self.best_state = self._net_state()
+                    if self.ema is not None:
+                        self.ema.swap()
+                else:
+                    self.bad_epochs += 1
+                row["seconds"] = time.perf_counter() - t0
+                self.epoch += 1
+                if patience is not None and self.bad_epochs >= int(patience):
+                    stopped_early = True
+                    row["stopped_early"] = 1.0
+                self.history.append(row)
+                self.last_good = self._net_state()
+                if (
+                    self.epoch % max(int(opts.get("checkpoint_every") or 1), 1) == 0
+                    or self.epoch == epochs
+                    or stopped_early
+                ):
+                    self._save_checkpoint()
+                self._write_log()
+                if bar is not None:
+                    bar.write(
+                        f"epoch {self.epoch}/{epochs}: "
+                        + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if "loss" in k)
+                    )
+                self._emit("epoch_end", epoch=self.epoch, row=row)
+        finally:
+            if bar is not None:
+                bar.close()
+        if opts.get("restore_best", True) and self.best_state is not None:
+            self._load_nets(self.best_state)
+        elif self.ema is not None:
+            self.ema.swap()
+        self._write_log(plot=True)
+        return TrainResult(
+            history=self.history,
+            best_epoch=self.best_epoch,
+            best_loss=self.best_loss,
+            epochs_run=self.epoch,
+            stopped_early=stopped_early,
+            device=str(self.device),
+            seconds=time.perf_counter() - start_time,
+        )
+
+
+def plot_history(history: list[dict[str, float]], path: Path) -> None:
+    """Loss curves (every ``*loss*`` column against the epoch) as a PNG, written atomically."""
+    from matplotlib.figure import Figure
+
+    rows = [r for r in history if "failed" not in r]
+    if not rows:
+        return
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
+    keys = [k for k in rows[-1] if "loss" in k]
+    epochs = [r["epoch"] for r in rows]
+    for key in keys:
+        ax.plot(epochs, [r.get(key, float("nan")) for r in rows], label=key, marker=".")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fig.savefig(fh, format="png")
