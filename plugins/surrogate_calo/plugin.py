@@ -1,3 +1,11 @@
-"""Entry point (hooks are added as the plugin grows)."""
+"""Entry point of the calorimeter plugin: ``calo.gflash`` and the CaloChallenge metrics.
 
-from surrogate import hookimpl  # noqa: F401
+Factories are import paths, so ``surrogate plugins`` does not import numpy-heavy modules.
+"""
+
+from surrogate import hookimpl
+
+
+@hookimpl
+def register_simulators(register):
+    register("calo.gflash", "surrogate_calo.gflash:GFlash")
