@@ -36,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="resume from DIR's last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model in DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_key_value(
+        p, "--train-option", "any other training-loop option, e.g. ema=0.999 or clip_grad=5"
+    )
     p.set_defaults(run=run)
 
 
@@ -77,9 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if "preprocessing" in cls.defaults and "preprocessing" not in options:
         options["preprocessing"] = _preprocessing(args, metadata)
     model = cls(**options)
-    loop: dict[str, Any] = {
-        k: getattr(args, k) for k in LOOP_OPTIONS if getattr(args, k) is not None
-    }
+    loop: dict[str, Any] = dict(args.train_option)
+    loop |= {k: getattr(args, k) for k in LOOP_OPTIONS if getattr(args, k) is not None}
     if args.resume:
         loop["resume"] = True
     if args.no_progress:
