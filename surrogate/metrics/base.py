@@ -299,12 +299,16 @@ class Metric:
     options are refused) and implement ``compute``.  ``inputs`` says what they consume:
     ``"observables"`` (per-observable metrics: one value per observable) or
     ``"features"`` (multivariate: the feature matrix named by the ``features`` option).
+    ``results``: the names of the results ``compute`` returns as a dict (the classifier's
+    ``("auc", "jsd")``), empty when it returns one ``MetricResult``; the table's rows are
+    ``name`` or ``name.result``, known before anything is computed.
     """
 
     name: str = ""
     description: ClassVar[str] = ""
     inputs: ClassVar[str] = "features"
     defaults: ClassVar[dict[str, Any]] = {}
+    results: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.defaults))
@@ -333,6 +337,14 @@ class Metric:
         self, reference: Sample, generated: Sample, *, seed: int = 0, device: str = "cpu"
     ) -> MetricResult | dict[str, MetricResult]:
         raise NotImplementedError
+
+    def summary(self) -> str:
+        """One line for the report: the description, with settings that matter."""
+        return self.description
+
+    def row_names(self) -> list[str]:
+        """The rows of the metric table this metric fills."""
+        return [f"{self.name}.{r}" for r in self.results] if self.results else [self.name]
 
     def __repr__(self) -> str:
         return f"<Metric {self.name or type(self).__name__} {self.options}>"

@@ -211,6 +211,7 @@ class ClassifierTest(FeatureMetric):
         "classifier two-sample test (CaloChallenge recipe by default): AUC and "
         "JSD = (ln2 - BCE)/ln2 of isotonic-calibrated predictions on a held-out split"
     )
+    results = ("auc", "jsd")
     defaults = {
         "features": "default",
         "preset": "calochallenge",
@@ -240,6 +241,15 @@ class ClassifierTest(FeatureMetric):
         if self.options["dtype"] not in ("float32", "float64"):
             raise MetricError("classifier: dtype must be float32 or float64")
         return out
+
+    def summary(self) -> str:
+        s = self.settings()
+        return (
+            f"classifier two-sample test, preset {self.options['preset']!r}: "
+            f"{s['layers'] + 1} hidden layers of {s['hidden']}, {s['epochs']} epochs, batch "
+            f"{s['batch_size']}, lr {s['lr']:g}; features {self.options['features']!r}; AUC and "
+            "JSD = (ln2 - BCE)/ln2 of isotonic-calibrated predictions on a held-out split"
+        )
 
     def compute(self, reference, generated, *, seed=0, device="cpu"):
         x, y = self._pair(reference, generated)

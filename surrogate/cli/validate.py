@@ -1,0 +1,95 @@
+"""``surrogate validate``: compare a trained model with ground truth and write a report.
+
+Exit status: 0 when every bound passes (or none is set), 3 when a bound fails, 1 on an
+error (bad input is reported before any long work), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+
+from .options import add_key_value, count
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="compare a trained model with ground truth; write report.json/.html",
+        description="Compare the model in MODEL_DIR with ground truth: fresh events of a "
+        "reference simulator (--simulator) or a file of reference events (--reference, HDF5 "
+        "or ROOT, at least 2N events), at matching conditions. Every metric is also computed "
+        "between two independent reference samples (the floor). Writes report.json, "
+        "report.html (self-contained) and plots/ (PNG and PDF) into --out. Exit status: 0 "
+        "pass (or no bounds set), 3 a bound of the --config failed, 1 error.",
+    )
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="directory written by `train`")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--simulator", metavar="NAME", help="reference simulator, e.g. toy.gmm2d")
+    src.add_argument("--reference", metavar="FILE", help="file of reference events (.h5/.root)")
+    add_key_value(
+        p,
+        "--option",
+        "simulator option (default: those recorded in the model's training data)",
+    )
+    p.add_argument("-n", type=count, required=True, help="events per sample (1e5 accepted)")
+    p.add_argument("--out", required=True, help="output directory for the report")
+    p.add_argument(
+        "--config",
+        help="validation config (JSON/YAML: metrics, options, bounds) or a built-in name: "
+        "quick (small classifier), calochallenge",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        help="device for sampling and the classifier (default: cuda when present)",
+    )
+    p.add_argument("--seed", type=int, help="seed (default: the config's, else 0)")
+    p.add_argument("--batch-size", type=count, help="events per sampling call (default 10000)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..validation import EXIT_FAILED, ValidationError, validate
+
+    if not args.quiet:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
+        )
+    if args.option and not args.simulator:
+        raise ValidationError("--option applies to --simulator only")
+    report = validate(
+        args.model_dir,
+        n=args.n,
+        out=args.out,
+        simulator=args.simulator,
+        simulator_options=dict(args.option) or None,
+        reference=args.reference,
+        config=args.config,
+        device=args.device,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        command="surrogate validate " + shlex.join(sys.argv[2:])
+        if sys.argv[1:2] == ["validate"]
+        else None,
+    )
+    print(_summary(report))
+    return EXIT_FAILED if report.status == "fail" else 0
+
+
+def _summary(report) -> str:
+    lines = [f"validation {report.status.upper()}: {report.html_path}"]
+    for row in report.data["metrics"]:
+        m, f = row["model"], row["floor"]
+        scale = m.get("display_scale", 1.0)
+        val = "-" if m["value"] is None else f"{m['value'] * scale:.4g}"
+        flo = "-" if f["value"] is None else f"{f['value'] * scale:.4g}"
+        lines.append(f"  {row['name']:<22} model {val:>11}   floor {flo:>11}")
+    for c in report.data["bounds"]:
+        if not c["passed"]:
+            target = c["metric"] + (f" [{c['observable']}]" if c["observable"] else "")
+            lines.append(f"  FAILED {target}: {c['message']}")
+    return "\n".join(lines)
