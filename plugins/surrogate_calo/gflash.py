@@ -18,7 +18,8 @@ Per shower (hep-ex/0001020; Geant4 ``source/parameterisations/gflash``):
    the back face of the last layer leaks out.
 3. **Sampling fluctuations.** Each step's energy becomes ``Gamma(dE / (sigma^2 GeV),
    scale sigma^2 GeV)``: the same mean, and ``sigma/sqrt(E/GeV)`` relative resolution for
-   the whole shower (``sigma`` = the geometry's stochastic term, 0.11 by default).
+   the whole shower (``sigma`` = the geometry's stochastic term, 0.11 by default;
+   ``stochastic=0`` switches the fluctuations off but keeps the spot count).
 4. **Radial profile.** Each spot gets ``r = R_M R sqrt(u/(1-u))`` with ``R = R_C`` (core,
    probability ``p``) or ``R_T`` (tail), evaluated at the step's ``tau`` (depth over the
    shower's ``T``), with the sampling corrections; ``phi`` uniform.
@@ -151,7 +152,7 @@ def draw_parameters(
         m["ln_t_hom"], m["ln_a_hom"], m["s_t_hom"], m["s_a_hom"], m["rho_hom"], z[0], z[1]
     )
     e_gev = e / 1000.0
-    sigma = max(stochastic, 1e-3)
+    sigma = max(stochastic, 0.01)  # the spot count's sampling term (see GFlash.spot_sigma)
     if parity == "geant4" or not p.sampling:
         alpha, beta = (a_h, (a_h - 1.0) / t_h) if parity == "geant4" else (a_s, (a_s - 1) / t_s)
         t_spot = np.maximum(0.5, t_h * (0.698 + 0.00212 * p.z))
@@ -263,7 +264,14 @@ class GFlash(Simulator):
             raise SpecError("calo.gflash: energies must be 'discrete' or 'prior'")
         if energies == "discrete" and geo.discrete_energies is None:
             raise SpecError(f"calo.gflash: geometry {geo.name!r} has no discrete energies")
-        step_x0, max_spots = float(step_x0), int(max_spots)
+        try:  # options may arrive as strings from the command line
+            step_x0, max_spots = float(step_x0), int(float(max_spots))
+            stochastic = None if stochastic is None else float(stochastic)
+            threshold = None if threshold is None else float(threshold)
+        except (TypeError, ValueError):
+            raise SpecError(
+                "calo.gflash: step_x0, max_spots, stochastic and threshold must be numbers"
+            ) from None
         if not (0 < step_x0 <= 1.0) or max_spots < 1000:
             raise SpecError("calo.gflash: need 0 < step_x0 <= 1 and max_spots >= 1000")
         stochastic = geo.stochastic_term if stochastic is None else float(stochastic)
@@ -271,7 +279,7 @@ class GFlash(Simulator):
         if stochastic < 0 or threshold < 0:
             raise SpecError("calo.gflash: stochastic and threshold must be >= 0")
         super().__init__(
-            geometry=geo.name if isinstance(geometry, (str, Geometry)) else str(geometry),
+            geometry=geo.name if isinstance(geometry, Geometry) else str(geometry),
             particle=particle,
             parity=parity,
             stochastic=stochastic,
@@ -289,6 +297,9 @@ class GFlash(Simulator):
         self.step_x0 = step_x0
         self.max_spots = max_spots
         self.stack = geo.parameters(parity)
+        # the sampling term sets the number of spots; with the sampling fluctuations
+        # switched off (stochastic=0) the geometry's term still does
+        self.spot_sigma = max(stochastic if stochastic > 0 else geo.stochastic_term or 0.11, 0.01)
         low, high = geo.energy_range
         self.spec = EventSpec(
             fields=(
@@ -366,7 +377,7 @@ class GFlash(Simulator):
     def expected_spots(self, energy: np.ndarray) -> np.ndarray:
         """Rough number of spots per shower (for chunking and cost estimates)."""
         e_gev = np.asarray(energy, dtype=np.float64) / 1000.0
-        sigma = max(self.stochastic, 1e-3)
+        sigma = self.spot_sigma
         if self.parity == "geant4" or not self.stack.sampling:
             n = (93.0 / sigma if self.stack.sampling else 93 * math.log(self.stack.z)) * (
                 e_gev**0.876
@@ -400,7 +411,7 @@ class GFlash(Simulator):
             rng,
             parity=self.parity,
             photon=self.particle == "photon",
-            stochastic=self.stochastic,
+            stochastic=self.spot_sigma,
         )
         depth = self.geometry.z_end / p.x0  # X0
         k_steps = self.n_steps

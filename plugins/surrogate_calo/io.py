@@ -94,7 +94,7 @@ def inspect_challenge_file(path: str | os.PathLike[str], geometry: str | Geometr
             showers, energies = f["showers"], f["incident_energies"]
             if showers.ndim != 2:
                 raise EventFileError(f"{path}: 'showers' has shape {showers.shape}, not (N, V)")
-            if energies.ndim not in (1, 2) or (energies.ndim == 2 and energies.shape[1] != 1):
+            if energies.ndim != 2 or energies.shape[1] != 1:
                 raise EventFileError(
                     f"{path}: 'incident_energies' has shape {energies.shape}, not (N, 1)"
                 )
@@ -152,13 +152,17 @@ def write_challenge(
     geometry: str | Geometry | None = None,
     *,
     metadata: bool = True,
-    producer: str = "surrogate_calo",
+    producer: str = "surrogate_calo.write_challenge",
+    producer_kind: str = "external",
+    options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write events as a CaloChallenge file ``evaluate.py`` accepts.
 
     ``events`` need a ``showers`` field and an ``incident_energies`` condition (MeV).  With
     ``metadata`` the toolkit's provenance goes in root attributes (the file then reopens
-    without a spec); without, the file holds exactly the challenge's two datasets.
+    without a spec; ``producer``/``producer_kind``/``options`` are recorded: name the
+    simulator and its options so ``surrogate validate`` can rebuild it); without, the file
+    holds exactly the challenge's two datasets.
     """
     geo = get_geometry(geometry) if geometry is not None else None
     if "showers" not in events.fields or "incident_energies" not in events.conditions:
@@ -187,8 +191,10 @@ def write_challenge(
         meta = make_metadata(
             spec,
             producer=producer,
-            producer_kind="file",
-            options={"geometry": geo.name if geo else None},
+            producer_kind=producer_kind,
+            options=dict(options)
+            if options is not None
+            else {"geometry": geo.name if geo else None},
         )
         return write_events(path, checked, meta)
     import h5py

@@ -1,0 +1,132 @@
+"""Shower preprocessing for the generators: the plugin's transform chains.
+
+Chains are lists of :mod:`surrogate.preprocessing` steps, saved with a model and inverted
+on generation, so a model trained on ``calo.gflash`` output generates showers in MeV:
+
+``logit`` (default; CaloDiffusion, arXiv:2308.03876)
+    voxel / E_inc, then ``logit(alpha + (1 - 2 alpha) x / 3)`` with alpha = 1e-6, then per-voxel
+    standardisation.
+``log``
+    voxel / E_inc, ``log(x + 1e-7)``, per-voxel standardisation.
+``layers`` (CaloFlow, arXiv:2106.05285 / 2110.11377: layer energies are modelled
+    explicitly, the shapes as energy-normalised voxels)
+    the step ``calo.layer_fractions`` replaces, in every layer, the first voxel by the
+    layer energy over E_inc and the other voxels by their fraction of the layer energy;
+    then logit (alpha = 1e-6) and per-voxel standardisation.  The transform keeps the
+    shape (V values per shower) and is exactly invertible: the first voxel is recovered as
+    the layer energy minus the others (clipped at 0 by the field's bound when a generator
+    overshoots).
+
+All steps report their Jacobian, so flows' ``log_prob`` is in the units of raw MeV.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from surrogate.errors import SpecError
+from surrogate.preprocessing import Step, register_step
+
+from .geometry import Geometry, GeometryError, get_geometry
+
+CHAINS = ("logit", "log", "layers")
+# upper end of the logit's range for voxel / E_inc and E_layer / E_inc (fixed, not fitted,
+# so that held-out showers never fall outside it; E_tot / E_inc above 3 does not occur)
+LOGIT_HIGH = 3.0
+
+
+@register_step
+class LayerFractions(Step):
+    """Per layer: first voxel -> E_layer / E_inc, others -> voxel / (E_layer + eps)."""
+
+    type = "calo.layer_fractions"
+    params: ClassVar[dict[str, Any]] = {
+        "geometry": None,
+        "condition": "incident_energies",
+        "eps": 1e-3,
+    }
+
+    def __init__(self, config, spec, index):
+        super().__init__(config, spec, index)
+        if len(self.fields) != 1:
+            raise SpecError(f"{self.where}: applies to one field (the showers)")
+        if self.options["geometry"] is None:
+            raise SpecError(f"{self.where}: needs 'geometry'")
+        try:
+            geo = get_geometry(self.options["geometry"])
+        except GeometryError as exc:
+            raise SpecError(f"{self.where}: {exc}") from None
+        size = spec.field(self.fields[0]).size
+        if size != geo.n_voxels:
+            raise SpecError(
+                f"{self.where}: field {self.fields[0]!r} has {size} values, geometry "
+                f"{geo.name!r} {geo.n_voxels} voxels"
+            )
+        if self.options["condition"] not in spec.condition_names:
+            raise SpecError(f"{self.where}: unknown condition {self.options['condition']!r}")
+        self.slices = [geo.layer_slice(i) for i in geo.relevant_layers]
+        self.eps = float(self.options["eps"])
+        if not self.eps > 0:
+            raise SpecError(f"{self.where}: eps must be > 0")
+
+    def _e_inc(self, conds) -> np.ndarray:
+        return np.asarray(conds[self.options["condition"]], dtype=np.float64).reshape(-1, 1)
+
+    def forward_field(self, name, x, conds):
+        x = np.asarray(x, dtype=np.float64)
+        e_inc = self._e_inc(conds)
+        y = np.empty_like(x)
+        logdet = np.zeros(len(x))
+        for sl in self.slices:
+            block = x[:, sl]
+            e_layer = block.sum(axis=1, keepdims=True)
+            y[:, sl] = block / (e_layer + self.eps)
+            y[:, sl.start] = e_layer[:, 0] / e_inc[:, 0]
+            k = sl.stop - sl.start
+            logdet -= (k - 1) * np.log(e_layer[:, 0] + self.eps) + np.log(e_inc[:, 0])
+        return y, logdet
+
+    def inverse_field(self, name, y, conds):
+        y = np.asarray(y, dtype=np.float64)
+        e_inc = self._e_inc(conds)
+        x = np.empty_like(y)
+        for sl in self.slices:
+            e_layer = y[:, sl.start : sl.start + 1] * e_inc
+            others = y[:, sl.start + 1 : sl.stop] * (e_layer + self.eps)
+            x[:, sl.start + 1 : sl.stop] = others
+            x[:, sl.start] = e_layer[:, 0] - others.sum(axis=1)
+        return x
+
+
+def preprocessing_chain(
+    geometry: str | Geometry, kind: str = "logit", *, field: str = "showers"
+) -> list[dict[str, Any]]:
+    """The transform chain ``kind`` (``logit``, ``log`` or ``layers``) for showers of
+    ``geometry``; see the module docstring."""
+    geo = get_geometry(geometry)
+    if kind not in CHAINS:
+        raise SpecError(f"unknown calo preprocessing {kind!r} (known: {', '.join(CHAINS)})")
+    norm = {
+        "type": "normalise_by_condition",
+        "field": field,
+        "condition": "incident_energies",
+    }
+    if kind == "log":
+        return [norm, {"type": "log", "field": field, "eps": 1e-7}, {"type": "standardise"}]
+    first = (
+        norm
+        if kind == "logit"
+        else {"type": "calo.layer_fractions", "field": field, "geometry": geo.name}
+    )
+    return [
+        first,
+        {"type": "logit", "field": field, "low": 0.0, "high": LOGIT_HIGH, "alpha": 1e-6},
+        {"type": "standardise"},
+    ]
+
+
+def default_chain(geometry: str | Geometry) -> list[dict[str, Any]]:
+    """What ``calo.gflash`` offers generators by default: the ``logit`` chain."""
+    return preprocessing_chain(geometry, "logit")

@@ -1,0 +1,172 @@
+"""Shower features with the challenge's conventions, on small showers computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from surrogate_calo import geometry_from_dict, get_geometry
+from surrogate_calo.features import (
+    calogan_features,
+    ds1_energy_bins,
+    high_level_features,
+    histogram_edges,
+    low_level_features,
+    low_level_normed_features,
+)
+from surrogate_calo.metrics import separation_powers
+
+BINNING = """<Bins><Bin pid="11" name="electron">
+  <Layer id="0" r_edges="0,1,3" n_bin_alpha="1"/>
+  <Layer id="1" r_edges="0" n_bin_alpha="1"/>
+  <Layer id="2" r_edges="0,2" n_bin_alpha="4"/>
+</Bin></Bins>"""
+H = math.sqrt(0.5)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Layer 0: r bins [0,1], [1,3] (centres 0.5, 2); layer 1 empty; layer 2: one r bin
+    [0, 2] (centre 1) x 4 alpha bins centred at -3pi/4, -pi/4, pi/4, 3pi/4."""
+    d = tmp_path_factory.mktemp("geo")
+    (d / "b.xml").write_text(BINNING)
+    return geometry_from_dict(
+        {
+            "name": "tiny",
+            "binning": "b.xml",
+            "stack": {"active": {"material": "PbWO4"}},
+            "depth": {"unit": "mm", "thickness": [10, 10]},
+            "energy_range_mev": [1, 100],
+            "cut_mev": 0.0,
+        },
+        base=d,
+    )
+
+
+# shower A: layer 0 = [2, 1], layer 2 = [1, 0, 0, 3]; shower B: empty
+SHOWERS = np.array([[2.0, 1.0, 1.0, 0.0, 0.0, 3.0], [0.0] * 6])
+E_INC = np.array([10.0, 10.0])
+
+
+def test_high_level_features_by_hand(tiny):
+    assert tiny.alpha_layers == (2,)
+    f = high_level_features(SHOWERS, E_INC, tiny)
+    assert f.e_tot.tolist() == [7.0, 0.0]
+    assert f.e_layer[0].tolist() == [3.0, 0.0] and f.e_layer[2].tolist() == [4.0, 0.0]
+    # layer 0: EC_r = (0.5*2 + 2*1)/3 = 1, W_r = sqrt((0.25*2 + 4*1)/3 - 1) = sqrt(0.5)
+    assert f.ec_r[0][0] == pytest.approx(1.0) and f.w_r[0][0] == pytest.approx(H)
+    # layer 2: eta = cos(alpha), phi = sin(alpha) at r = 1
+    assert f.ec_eta[2][0] == pytest.approx(-H)  # (1 * -H + 3 * -H) / 4
+    assert f.ec_phi[2][0] == pytest.approx(H / 2)  # (1 * -H + 3 * H) / 4
+    assert f.w_eta[2][0] == pytest.approx(0.0, abs=1e-7)
+    assert f.w_phi[2][0] == pytest.approx(math.sqrt(0.5 - 0.125))
+    assert f.ec_r[2][0] == pytest.approx(1.0) and f.w_r[2][0] == pytest.approx(0.0, abs=1e-7)
+    assert f.sparsity[0][0] == 0.0 and f.sparsity[2][0] == 0.5
+    # an empty shower: centres and widths 0 (the 1e-16 regulariser), sparsity 1
+    assert f.ec_eta[2][1] == 0.0 and f.w_r[0][1] == 0.0 and f.sparsity[2][1] == 1.0
+    assert 1 not in f.e_layer  # the empty layer has no features
+
+
+def test_cut_is_applied_first(tiny):
+    f = high_level_features(SHOWERS, E_INC, tiny, cut=1.5)
+    assert f.e_layer[0][0] == 2.0 and f.ec_r[0][0] == 0.5 and f.sparsity[0][0] == 0.5
+    assert f.ec_phi[2][0] == pytest.approx(H) and f.sparsity[2][0] == 0.75
+    assert f.e_tot[0] == 5.0
+
+
+def test_classifier_inputs_by_hand(tiny):
+    f = high_level_features(SHOWERS, E_INC, tiny)
+    high = f.matrix()[0]
+    expected = [
+        1.0,
+        math.log10(3 + 1e-8),
+        math.log10(4 + 1e-8),
+        -H / 100,
+        H / 200,
+        0.0,
+        math.sqrt(0.375) / 100,
+        math.log10(7 + 1e-8),
+        0.0,
+        0.5,
+        0.01,
+        0.01,
+        H / 100,
+        0.0,
+    ]
+    np.testing.assert_allclose(high, expected, atol=1e-9)
+    assert len(f.names()) == len(expected)
+    low = low_level_features(SHOWERS, E_INC, tiny)[0]
+    np.testing.assert_allclose(low, [1.0, 0.2, 0.1, 0.1, 0, 0, 0.3])
+    normed = low_level_normed_features(SHOWERS, E_INC, tiny)[0]
+    np.testing.assert_allclose(
+        normed, [1.0, 2 / 3, 1 / 3, 0.25, 0, 0, 0.75, math.log10(3 + 1e-8), math.log10(4 + 1e-8)]
+    )
+
+
+def test_low_normed_uses_uncut_voxels_and_cut_layer_energies(tiny):
+    normed = low_level_normed_features(SHOWERS, E_INC, tiny, cut=1.5)[0]
+    # layer 0 energy after the cut is 2; the voxels divided by it are not cut
+    np.testing.assert_allclose(normed[1:3], [1.0, 0.5])
+
+
+def test_separation_power_by_hand(tiny):
+    def showers(ratios):
+        # all energy in one voxel: E_tot / E_inc = ratio
+        x = np.zeros((len(ratios), 6))
+        x[:, 0] = 10.0 * np.asarray(ratios)
+        return x
+
+    ref = showers([0.955, 0.955, 1.055, 1.055])
+    gen = showers([0.955] * 4)
+    res = separation_powers(ref, np.full(4, 10.0), gen, np.full(4, 10.0), tiny)
+    # normalised histograms [0.5, 0.5] and [1, 0]: 0.5 (0.25/1.5 + 0.25/0.5) = 1/3
+    assert res.per_observable["E_tot/E_inc"] == pytest.approx(1 / 3)
+    same = separation_powers(ref, np.full(4, 10.0), ref, np.full(4, 10.0), tiny)
+    assert max(same.per_observable.values()) == 0.0
+    assert "voxel" in same.per_observable
+
+
+def test_challenge_binnings():
+    ds2, ds1 = get_geometry("2"), get_geometry("1-pions")
+    np.testing.assert_array_equal(histogram_edges("EC_eta_5", ds2), np.linspace(-30, 30, 101))
+    np.testing.assert_array_equal(histogram_edges("W_phi_5", ds2), np.linspace(0, 30, 101))
+    np.testing.assert_array_equal(histogram_edges("EC_r_5", ds2), np.linspace(0, 42, 101))
+    np.testing.assert_array_equal(histogram_edges("W_r_5", ds2), np.linspace(0, 20, 101))
+    np.testing.assert_array_equal(histogram_edges("EC_eta_12", ds1), np.linspace(-500, 500, 101))
+    np.testing.assert_array_equal(histogram_edges("W_eta_13", ds1), np.linspace(0, 400, 101))
+    np.testing.assert_array_equal(histogram_edges("EC_phi_1", ds1), np.linspace(-100, 100, 101))
+    np.testing.assert_array_equal(histogram_edges("EC_r_14", ds1), np.linspace(0, 1500, 101))
+    np.testing.assert_array_equal(histogram_edges("W_r_2", ds1), np.linspace(0, 500, 101))
+    np.testing.assert_array_equal(histogram_edges("sparsity_3", ds1), np.linspace(0, 1, 21))
+    np.testing.assert_array_equal(histogram_edges("E_tot/E_inc", ds1), np.linspace(0.5, 1.5, 101))
+    e = histogram_edges("E_layer_3", ds1, np.array([0.0, 10.0, 1000.0]))
+    assert len(e) == 40 and e[0] == pytest.approx(1.0) and e[-1] == pytest.approx(1000.0)
+    e = histogram_edges("E_layer_3", ds2, np.array([5.0, 100.0]))
+    assert e[0] == pytest.approx(0.5e-3 / 0.033)
+
+
+def test_ds1_per_energy_binnings():
+    photons, pions = ds1_energy_bins("photon"), ds1_energy_bins("pion")
+    assert len(photons) == 15 and photons[0][0] == 256.0 and photons[-1][0] == 2.0**22
+    np.testing.assert_array_equal(photons[3][2], np.linspace(0.4, 1.4, 21))
+    np.testing.assert_array_equal(photons[4][2], np.linspace(0.9, 1.1, 21))
+    np.testing.assert_array_equal(pions[10][2], np.linspace(0.4, 1.4, 21))
+
+
+def test_calogan_features_by_hand():
+    x = np.zeros((1, 504))
+    x[0, 10], x[0, 20] = 3.0, 1.0  # layer 0
+    x[0, 288] = 4.0  # layer 1
+    x[0, 432], x[0, 433] = 1.0, 1.0  # layer 2
+    f = calogan_features(x)
+    assert f["E_0/E_tot"][0] == 0.4 and f["E_1/E_tot"][0] == 0.4
+    assert f["depth"][0] == pytest.approx((4 + 2 * 2) / 10)
+    assert f["E_ratio_0"][0] == pytest.approx(2 / (4 + 1e-6))
+    assert f["E_ratio_2"][0] == 0.0
+
+
+def test_wrong_width_is_named():
+    with pytest.raises(ValueError, match="6 voxels but geometry '2'"):
+        high_level_features(SHOWERS, E_INC, "2")

@@ -1,0 +1,133 @@
+"""The calo observable set and metrics in the validation harness; the preprocessing chain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import surrogate
+from surrogate import EventSpec, Field
+from surrogate.metrics import evaluate, metric, metrics_for, observable_sets_for
+from surrogate.preprocessing import Preprocessing
+from surrogate_calo.io import challenge_spec
+from surrogate_calo.metrics import SPLITS, geometry_for
+from surrogate_calo.preprocessing import preprocessing_chain
+
+
+@pytest.fixture(scope="module")
+def samples():
+    sim = surrogate.simulator("calo.gflash", geometry="test")
+    return sim, sim.sample(300, seed=1), sim.sample(300, seed=2)
+
+
+def test_geometry_from_options_or_voxel_count():
+    spec = challenge_spec("1-photons")
+    assert geometry_for(spec, {}).name == "1-photons"
+    assert geometry_for(spec, {"simulator_options": {"geometry": "1-photons"}}).name == "1-photons"
+    # options naming a geometry of another size are ignored in favour of the data
+    assert geometry_for(spec, {"simulator_options": {"geometry": "2"}}).name == "1-photons"
+    assert geometry_for(EventSpec((Field("x", (2,)),)), {}) is None
+
+
+def test_calo_set_replaces_the_generic_one(samples):
+    sim, a, _ = samples
+    ctx = {"simulator": "calo.gflash", "simulator_options": sim.options}
+    sets = observable_sets_for(a.spec, ctx)
+    assert [s.name for s in sets] == ["calo.observables"]
+    obs = sets[0].observables(a)
+    assert {"E_tot/E_inc", "E_layer_0", "EC_eta_5", "W_r_2", "sparsity_1"} <= set(obs)
+    assert obs["E_layer_3"].group == "E_layer"
+    np.testing.assert_array_equal(obs["E_tot/E_inc"].bins, np.linspace(0.5, 1.5, 101))
+    feats = sets[0].features(a)
+    assert feats["default"].shape == (300, 1 + 6 + 4 * 6 + 1 + 3 * 6)
+    names = {m.name for m in metrics_for(a.spec, ctx)}
+    assert {"calo.separation_power", "calo.cls_low", "calo.cls_high"} <= names
+    toy = surrogate.simulator("toy.gmm2d").sample(5, seed=0)
+    assert "calo.separation_power" not in {m.name for m in metrics_for(toy.spec, {})}
+
+
+def test_separation_power_and_fpd_on_showers(samples):
+    sim, a, b = samples
+    ctx = {"simulator": "calo.gflash", "simulator_options": sim.options}
+    res = evaluate(a, b, ["calo.separation_power", "fpd"], context=ctx)
+    sp = res["calo.separation_power"]
+    assert 0 < sp.value < 0.1 and set(sp.groups) >= {"E_layer", "EC_eta", "voxel"}
+    assert sp.details["largest"]["value"] == max(sp.per_observable.values())
+    assert res["fpd"].value >= 0
+    same = evaluate(a, a, ["calo.separation_power"], context=ctx)["calo.separation_power"]
+    assert same.value == 0.0
+
+
+def test_separation_power_tells_different_energies_apart(samples):
+    sim, a, _ = samples
+    other = sim.sample(300, {"incident_energies": 5e4}, seed=3)
+    ctx = {"simulator_options": sim.options}
+    far = evaluate(a, other, ["calo.separation_power"], context=ctx)["calo.separation_power"]
+    assert far.value > 0.2
+
+
+def test_classifiers_run_with_the_challenge_inputs(samples):
+    sim, a, b = samples
+    ctx = {"simulator_options": sim.options}
+    tiny = {"hidden": 16, "epochs": 2, "batch_size": 100}
+    res = evaluate(
+        a,
+        b,
+        {"calo.cls_low": tiny, "calo.cls_low_normed": tiny, "calo.cls_high": tiny},
+        context=ctx,
+    )
+    for name in ("calo.cls_low", "calo.cls_low_normed", "calo.cls_high"):
+        assert 0.3 < res[f"{name}.auc"].value < 0.7
+    assert res["calo.cls_low.auc"].details["n_features"] == 97
+    assert res["calo.cls_low_normed.auc"].details["n_features"] == 1 + 96 + 6
+    assert res["calo.cls_low.auc"].details["settings"]["hidden"] == 16
+
+
+def test_classifier_defaults_are_the_challenge_recipe():
+    m = metric("calo.cls_low")
+    s = m.settings()
+    assert (s["hidden"], s["layers"], s["epochs"], s["batch_size"], s["lr"]) == (
+        2048,
+        2,
+        50,
+        1000,
+        2e-4,
+    )
+    assert m.options["standardize"] is False and m.options["dtype"] == "float64"
+    bound = m.bind(challenge_spec("1-photons"), {})
+    assert bound._split() == SPLITS["1-photons"]
+    assert round(121_000 * SPLITS["1-photons"][0]) == 80_000
+
+
+@pytest.mark.parametrize("kind", ["logit", "log", "layers"])
+def test_preprocessing_chains_invert(samples, kind):
+    sim, a, _ = samples
+    chain = Preprocessing(preprocessing_chain("test", kind), sim.spec).fit([a])
+    y, logdet = chain.forward(a.fields, a.conditions)
+    assert np.isfinite(y["showers"]).all() and np.isfinite(logdet).all()
+    back = chain.inverse(y, a.conditions)
+    np.testing.assert_allclose(back["showers"], a["showers"], atol=1e-6 * a["showers"].max())
+
+
+def test_layer_fractions_jacobian_matches_finite_differences(samples):
+    sim, a, _ = samples
+    step = Preprocessing(
+        [{"type": "calo.layer_fractions", "field": "showers", "geometry": "test"}], sim.spec
+    ).fit([a])
+    x = a["showers"][:1].astype(np.float64) + 0.01
+    c = {"incident_energies": a["incident_energies"][:1]}
+    y0, logdet = step.forward({"showers": x}, c)
+    h = 1e-6
+    jac = np.empty((96, 96))
+    for i in range(96):
+        xp = x.copy()
+        xp[0, i] += h
+        jac[:, i] = (step.forward({"showers": xp}, c)[0]["showers"][0] - y0["showers"][0]) / h
+    assert np.linalg.slogdet(jac)[1] == pytest.approx(logdet[0], abs=1e-3 * abs(logdet[0]))
+
+
+def test_simulator_offers_its_chain():
+    chain = surrogate.simulator("calo.gflash", geometry="2").preprocessing()
+    assert [s["type"] for s in chain] == ["normalise_by_condition", "logit", "standardise"]
+    with pytest.raises(surrogate.SpecError, match="unknown calo preprocessing"):
+        preprocessing_chain("2", "sqrt")
