@@ -81,6 +81,12 @@ def load_config(source: str | os.PathLike[str] | dict[str, Any] | None) -> dict[
     errors = validate_schema(config, "validation-config")
     if errors:
         raise ConfigError(f"{where}: " + "; ".join(errors[:5]))
+    for i, b in enumerate(config.get("bounds", [])):
+        if not any(k in b for k in CONDITIONS):
+            raise ConfigError(
+                f"{where}: bounds/{i} on {b['metric']!r} sets no condition "
+                f"(one of {', '.join(CONDITIONS)})"
+            )
     return config
 
 

@@ -143,7 +143,16 @@ def prepare_simulator(
         used = dict(prov["data_options"])
         origin = "from the model's training-data provenance"
     sim = surrogate.simulator(name, **used)
-    check_compatible(model.spec, sim.spec, f"simulator {name!r}")
+    try:
+        check_compatible(model.spec, sim.spec, f"simulator {name!r}")
+    except GroundTruthError as exc:
+        hint = (
+            f"\n(simulator options used: {used or 'none'}, {origin}; the model's training "
+            f"data came from {prov.get('data_producer') or 'an unrecorded source'}"
+            + (f" with options {prov['data_options']}" if prov.get("data_options") else "")
+            + ": pass matching --option KEY=VALUE)"
+        )
+        raise GroundTruthError(str(exc) + hint) from None
     for c in model.spec.conditions:
         sc = sim.spec.condition(c.name)
         if c.low < sc.low or c.high > sc.high:
