@@ -1,3 +1,9 @@
-"""Entry point (hooks are added as the plugin grows)."""
+"""Entry point of the generator families (import paths: listing plugins never imports torch)."""
 
-from surrogate import hookimpl  # noqa: F401
+from surrogate import hookimpl
+
+
+@hookimpl
+def register_surrogates(register):
+    register("vae", "surrogate_generators.vae:VAE")
+    register("flow", "surrogate_generators.flow:Flow")

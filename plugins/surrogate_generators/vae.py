@@ -82,6 +82,9 @@ class Decoder(nn.Module):
 
 
 class VAE(TorchSurrogate):
+    """Conditional VAE (see the module docstring).  ``log_prob`` returns the IWAE lower
+    bound on the log-density with ``iwae_samples`` samples, not the exact density."""
+
     name = "vae"
     version = "1.0"
     density = "bound"

@@ -131,8 +131,19 @@ def latest_checkpoint(workdir: Path | None) -> dict[str, Any] | None:
     return None
 
 
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping) and v and k != "spec":
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def fingerprint_diff(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
-    """``key: saved -> now`` for every entry that differs."""
+    """``key: saved -> now`` for every (dotted, nested) entry that differs."""
+    saved, now = _flatten(saved), _flatten(now)
     out = []
     for key in sorted(set(saved) | set(now)):
         a, b = saved.get(key, "<unset>"), now.get(key, "<unset>")

@@ -1,0 +1,224 @@
+"""The thin interface between the ``flow`` family and a normalizing-flow library.
+
+A backend builds a :class:`FlowModule`: an ``nn.Module`` with
+
+``log_prob(x, context) -> (B,)``
+    exact log-density of ``x`` (model space);
+``sample_and_log_prob(context, n=None, generator=None) -> (x, log_q)``
+    reparameterised samples (gradients flow through them, as reverse-KL training needs)
+    and their log-density; ``context`` ``(B, C)`` gives one sample per row, or ``None``
+    with ``n`` for an unconditional flow.
+
+Only the nflows backend exists today (``nflows==0.14``, pinned).  It uses the transforms
+that work on torch 2.x (see shared/reference/boltzmann.md section 4): rational-quadratic
+spline coupling and masked autoregressive transforms (spline or affine), with reverse or
+random permutations; never ``NaiveLinear`` (broken inverse) or ``LULinear`` (deprecated
+``torch.triangular_solve``).  A second backend (zuko) registers a builder in ``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from surrogate.errors import SurrogateError, suggest
+
+LOG_2PI = math.log(2 * math.pi)
+NetFactory = Callable[[int, int], nn.Module]
+
+
+class FlowModule(nn.Module):
+    """Interface every backend's flow implements (see the module docstring)."""
+
+    features: int
+
+    def log_prob(self, x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample_and_log_prob(
+        self,
+        context: torch.Tensor | None,
+        n: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def sample(
+        self,
+        context: torch.Tensor | None,
+        n: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        return self.sample_and_log_prob(context, n, generator)[0]
+
+
+def _standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (z.pow(2).sum(-1) + z.shape[-1] * LOG_2PI)
+
+
+class NflowsFlow(FlowModule):
+    """An nflows ``CompositeTransform`` over a standard-normal base (drawn here, so a
+    ``torch.Generator`` seeds the samples)."""
+
+    def __init__(self, transform: nn.Module, features: int) -> None:
+        super().__init__()
+        self.transform = transform
+        self.features = int(features)
+
+    def log_prob(self, x, context):
+        z, logabsdet = self.transform(x, context=context)
+        return _standard_normal_log_prob(z) + logabsdet
+
+    def sample_and_log_prob(self, context, n=None, generator=None):
+        if context is not None:
+            n = len(context)
+        if n is None:
+            raise ValueError("give a context or a number of samples")
+        device = next(self.parameters()).device
+        z = torch.randn((n, self.features), generator=generator, device=device)
+        x, logabsdet = self.transform.inverse(z, context=context)
+        return x, _standard_normal_log_prob(z) - logabsdet
+
+
+def _spline_identity_bias(net: nn.Module, features_out: int, bins: int, min_derivative: float):
+    """Make a zero-initialised coupling network produce the identity spline: uniform bins
+    (zero widths/heights) and unit derivatives (bias softplus^-1(1 - min_derivative))."""
+    out = getattr(net, "out", None)
+    if not isinstance(out, nn.Linear):
+        return
+    per = 3 * bins - 1
+    const = math.log(math.expm1(1 - min_derivative))
+    with torch.no_grad():
+        bias = out.bias.view(features_out, per)
+        bias[:, 2 * bins :] = const
+
+
+def build_nflows(
+    features: int,
+    context_features: int,
+    *,
+    net_factory: NetFactory,
+    flow_type: str = "coupling",
+    transform: str = "spline",
+    transforms: int = 6,
+    bins: int = 8,
+    tail_bound: float = 5.0,
+    hidden: int = 128,
+    blocks: int = 2,
+    dropout: float = 0.0,
+    permutation: str = "auto",
+) -> FlowModule:
+    """A flow of ``transforms`` steps.
+
+    ``flow_type="coupling"``: each step transforms half of the dimensions (alternating
+    masks) conditioned on the other half and the context, through ``net_factory``'s network
+    (the family's swappable backbone).  ``"autoregressive"``: MADE conditioners (nflows'
+    own network; ``hidden``/``blocks``/``dropout`` size it).  ``transform``: ``"spline"``
+    (rational-quadratic, linear tails beyond ``tail_bound``) or ``"affine"``.
+    Coupling masks alternate between steps; ``permutation`` adds ``"random"`` feature
+    permutations between them (seeded by torch's RNG) or ``"none"``; ``"auto"`` is none in
+    2D and random above.  Autoregressive steps are separated by reversals.
+    """
+    from nflows.transforms import (
+        AffineCouplingTransform,
+        CompositeTransform,
+        MaskedAffineAutoregressiveTransform,
+        MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
+        PiecewiseRationalQuadraticCouplingTransform,
+        RandomPermutation,
+        ReversePermutation,
+    )
+    from nflows.transforms.splines.rational_quadratic import DEFAULT_MIN_DERIVATIVE
+    from nflows.utils import create_alternating_binary_mask
+
+    features, context_features = int(features), int(context_features)
+    transforms, bins = int(transforms), int(bins)
+    if flow_type not in ("coupling", "autoregressive"):
+        raise SurrogateError(
+            f"flow: flow_type must be coupling or autoregressive, not {flow_type!r}"
+        )
+    if transform not in ("spline", "affine"):
+        raise SurrogateError(f"flow: transform must be spline or affine, not {transform!r}")
+    if permutation not in ("auto", "none", "random"):
+        raise SurrogateError(f"flow: permutation must be auto, none or random, not {permutation!r}")
+    if transforms < 1 or bins < 2:
+        raise SurrogateError("flow: needs transforms >= 1 and bins >= 2")
+    if flow_type == "coupling" and features < 2:
+        raise SurrogateError(
+            "flow: coupling layers need events of at least 2 numbers; use flow_type=autoregressive"
+        )
+    ctx = context_features or None
+    layers: list[nn.Module] = []
+    for i in range(transforms):
+        if flow_type == "coupling":
+            mask = create_alternating_binary_mask(features, even=(i % 2 == 0))
+            n_out = int((mask > 0).sum())
+            if transform == "spline":
+
+                def make(fin: int, fout: int, n_out: int = n_out) -> nn.Module:
+                    net = net_factory(fin, fout)
+                    _spline_identity_bias(net, n_out, bins, DEFAULT_MIN_DERIVATIVE)
+                    return net
+
+                layers.append(
+                    PiecewiseRationalQuadraticCouplingTransform(
+                        mask=mask,
+                        transform_net_create_fn=make,
+                        num_bins=bins,
+                        tails="linear",
+                        tail_bound=float(tail_bound),
+                    )
+                )
+            else:
+                layers.append(
+                    AffineCouplingTransform(mask=mask, transform_net_create_fn=net_factory)
+                )
+        elif transform == "spline":
+            layers.append(
+                MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
+                    features=features,
+                    hidden_features=int(hidden),
+                    context_features=ctx,
+                    num_bins=bins,
+                    tails="linear",
+                    tail_bound=float(tail_bound),
+                    num_blocks=int(blocks),
+                    use_residual_blocks=True,
+                    dropout_probability=float(dropout),
+                )
+            )
+        else:
+            layers.append(
+                MaskedAffineAutoregressiveTransform(
+                    features=features,
+                    hidden_features=int(hidden),
+                    context_features=ctx,
+                    num_blocks=int(blocks),
+                    use_residual_blocks=True,
+                    dropout_probability=float(dropout),
+                )
+            )
+        if i == transforms - 1 or features < 2:
+            continue
+        if flow_type == "autoregressive":
+            layers.append(ReversePermutation(features))
+        elif permutation == "random" or (permutation == "auto" and features > 2):
+            layers.append(RandomPermutation(features))
+    return NflowsFlow(CompositeTransform(layers), features)
+
+
+BACKENDS: dict[str, Callable[..., FlowModule]] = {"nflows": build_nflows}
+
+
+def build_flow(backend: str, features: int, context_features: int, **options: Any) -> FlowModule:
+    """Build a flow with the named backend."""
+    if backend not in BACKENDS:
+        raise SurrogateError(
+            f"unknown flow backend {backend!r}"
+            + (suggest(backend, BACKENDS) or f" (known: {', '.join(sorted(BACKENDS))})")
+        )
+    return BACKENDS[backend](features, context_features, **options)

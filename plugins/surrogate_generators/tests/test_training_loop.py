@@ -1,0 +1,192 @@
+"""The shared training loop: deterministic resume, NaN handling, early stopping, refusing
+to resume with other settings, and batches streamed from an event file."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+import surrogate
+from surrogate.errors import SpecError, TrainingError
+from surrogate.events import Events
+from surrogate.io import make_metadata, write_events
+from surrogate.training import EventStream
+from surrogate_generators.flow import Flow
+from surrogate_generators.vae import VAE
+
+HP = {"latent": 2, "hidden": 16, "blocks": 1}
+OPTS = {"epochs": 4, "batch_size": 64, "lr": 3e-3, "ema": 0.9, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return surrogate.simulator("toy.gmm2d", conditional=True).sample(1200, seed=0)
+
+
+class Killed(Exception):
+    pass
+
+
+def _kill_at(epoch, step):
+    def cb(event, info):
+        if event == "step_end" and info["epoch"] == epoch and info["step"] == step:
+            raise Killed
+
+    return cb
+
+
+def _log_rows(path):
+    with open(path) as fh:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
+
+
+def test_resume_reaches_the_same_weights(tmp_path, data):
+    """A run killed mid-epoch and resumed ends bit-identical to an uninterrupted run."""
+    full = VAE(**HP).fit(data, seed=5, workdir=tmp_path / "a", **OPTS)
+    killed = VAE(**HP)
+    with pytest.raises(Killed):
+        killed.fit(data, seed=5, workdir=tmp_path / "b", callbacks=[_kill_at(2, 3)], **OPTS)
+    assert sorted(p.name for p in (tmp_path / "b" / "checkpoints").iterdir()) == [
+        "epoch-0001.pt",
+        "epoch-0002.pt",
+    ]
+    # a fresh process would not know the seed either: resume takes it from the checkpoint
+    resumed = VAE(**HP).fit(data, workdir=tmp_path / "b", resume=True, **OPTS)
+    a, b = full._state(), resumed._state()
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert _log_rows(tmp_path / "a" / "training_log.csv") == _log_rows(
+        tmp_path / "b" / "training_log.csv"
+    )
+    assert (tmp_path / "b" / "loss.png").stat().st_size > 1000
+    np.testing.assert_array_equal(full.sample(50, seed=1)["x"], resumed.sample(50, seed=1)["x"])
+
+
+def test_resume_refuses_other_settings_and_keeps_checkpoints(tmp_path, data):
+    VAE(**HP).fit(data, seed=5, workdir=tmp_path, **{**OPTS, "epochs": 1})
+    ckpts = sorted((tmp_path / "checkpoints").iterdir())
+    before = {p.name: p.read_bytes() for p in ckpts}
+    with pytest.raises(TrainingError, match=r"hidden: 16 -> 32"):
+        VAE(**{**HP, "hidden": 32}).fit(data, workdir=tmp_path, resume=True, **OPTS)
+    with pytest.raises(TrainingError, match=r"batch_size: 64 -> 32"):
+        VAE(**HP).fit(data, workdir=tmp_path, resume=True, **{**OPTS, "batch_size": 32})
+    with pytest.raises(TrainingError, match=r"seed: 5 -> 6"):
+        VAE(**HP).fit(data, seed=6, workdir=tmp_path, resume=True, **OPTS)
+    with pytest.raises(TrainingError, match="earlier run: resume it"):
+        VAE(**HP).fit(data, seed=5, workdir=tmp_path, **OPTS)
+    assert {p.name: p.read_bytes() for p in sorted((tmp_path / "checkpoints").iterdir())} == before
+    # more epochs is a legitimate resume
+    VAE(**HP).fit(data, workdir=tmp_path, resume=True, **{**OPTS, "epochs": 2})
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        VAE(**HP).fit(data, workdir=tmp_path / "empty", resume=True, **OPTS)
+
+
+class NaNVAE(VAE):
+    def training_loss(self, batch, optimizer, ctx):
+        losses = super().training_loss(batch, optimizer, ctx)
+        if ctx.epoch == 2 and ctx.step == 4:
+            losses["loss"] = losses["loss"] * float("nan")
+        return losses
+
+
+def test_nan_loss_stops_clearly_and_keeps_last_good_checkpoint(tmp_path, data):
+    from surrogate.training.loop import read_checkpoint
+
+    model = NaNVAE(**HP)
+    with pytest.raises(TrainingError, match=r"loss became nan at epoch 3, step 5.*epoch-0002\.pt"):
+        model.fit(data, seed=1, workdir=tmp_path, **OPTS)
+    ckpt = read_checkpoint(tmp_path / "checkpoints" / "epoch-0002.pt")
+    assert ckpt["epoch"] == 2
+    # the model keeps the weights of the last completed epoch, finite and usable
+    for name, net in model.networks().items():
+        for k, v in net.state_dict().items():
+            np.testing.assert_array_equal(v.numpy(), ckpt["networks"][name][k].numpy())
+    assert np.isfinite(model.sample(10, seed=0)["x"]).all()
+    rows = _log_rows(tmp_path / "training_log.csv")
+    assert rows[-1]["failed"] == "1.0"
+
+
+def test_early_stopping(tmp_path, data):
+    """With lr = 0 the validation loss never improves: patience 1 stops after 2 epochs."""
+    model = Flow(hidden=8, blocks=1, transforms=2).fit(
+        data,
+        seed=0,
+        workdir=tmp_path,
+        epochs=10,
+        lr=0.0,
+        schedule="constant",
+        patience=1,
+        batch_size=128,
+        progress=False,
+    )
+    result = model.training_result
+    assert result.stopped_early and result.epochs_run == 2 and result.best_epoch == 1
+    assert model.provenance["training"]["stopped_early"] is True
+
+
+def test_options_are_checked(data):
+    with pytest.raises(TrainingError, match="did you mean 'batch_size'"):
+        VAE(**HP).fit(data, seed=0, batchsize=3)
+    with pytest.raises(TrainingError, match="CUDA is not available"):
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("CUDA present")
+        VAE(**HP).fit(data, seed=0, device="cuda", epochs=1)
+    other = surrogate.simulator("toy.gmm2d").sample(100, seed=0)  # no 'radius' condition
+    model = VAE(**HP).fit(data, seed=0, epochs=1, batch_size=256)
+    with pytest.raises(SpecError, match="does not match"):
+        model.fit(other, seed=0)
+
+
+def test_event_stream_epochs_cover_the_training_set_once(data):
+    def prepare(ev):
+        return (ev["x"].astype(np.float64), ev["radius"])
+
+    for in_memory in (True, False):
+        stream = EventStream(
+            data,
+            prepare,
+            batch_size=50,
+            seed=3,
+            val_fraction=0.2,
+            block_events=40,
+            window_events=200,
+            in_memory=in_memory,
+        )
+        assert stream.n_train + stream.n_val == len(data)
+        val = np.concatenate([b[1] for b in stream.val_batches()])
+        epochs = []
+        for epoch in (0, 1):
+            batches = list(stream.train_batches(epoch))
+            assert len(batches) == stream.steps_per_epoch
+            assert all(len(b[0]) == 50 for b in batches[:-1])
+            seen = np.concatenate([b[1] for b in batches])
+            assert len(seen) == stream.n_train
+            assert len(np.intersect1d(seen, val)) == 0
+            np.testing.assert_array_equal(
+                np.sort(np.concatenate([seen, val])), np.sort(data["radius"])
+            )
+            epochs.append(seen)
+        assert not np.array_equal(epochs[0], epochs[1])  # reshuffled
+        again = np.concatenate([b[1] for b in stream.train_batches(1)])
+        np.testing.assert_array_equal(again, epochs[1])  # (seed, epoch) fixes the order
+
+
+def test_fit_streams_from_an_event_file(tmp_path, data):
+    path = write_events(
+        tmp_path / "toy.h5", data, make_metadata(data.spec, producer="toy.gmm2d", seed=0)
+    )
+    opts = {**OPTS, "epochs": 2, "ema": None}
+    streamed = VAE(**HP).fit(
+        path, seed=2, in_memory=False, block_events=100, window_events=300, **opts
+    )
+    assert streamed.provenance["n_events"] == len(data)
+    assert streamed.provenance["training"]["n_train"] + streamed.provenance["training"][
+        "n_val"
+    ] == len(data)
+    ev = streamed.sample(20, {"radius": 2.5}, seed=0)
+    assert isinstance(ev, Events) and np.isfinite(ev["x"]).all()
