@@ -26,6 +26,27 @@ from .geometry import (
 )
 from .materials import MATERIALS, Material, MaterialError, Stack, get_material, register_material
 
+
+def gflash_for(geometry, **defaults):
+    """A ``calo.gflash`` factory bound to ``geometry`` (a name, detector-file path or
+    :class:`Geometry`): what a third-party detector plugin registers::
+
+        @hookimpl
+        def register_simulators(register):
+            register("mydet.gflash", gflash_for(Path(__file__).with_name("mydet.yaml")))
+
+    Other options (``particle``, ``parity``...) stay available to the caller.
+    """
+    import functools
+    import os
+
+    from .gflash import GFlash
+
+    if isinstance(geometry, os.PathLike):
+        geometry = str(geometry)
+    return functools.partial(GFlash, geometry=geometry, **defaults)
+
+
 __all__ = [
     "MATERIALS",
     "CartesianLayer",
@@ -39,6 +60,7 @@ __all__ = [
     "geometry_names",
     "get_geometry",
     "get_material",
+    "gflash_for",
     "load_geometry",
     "parse_binning",
     "register_geometry",

@@ -246,3 +246,35 @@ def test_geometry_validates_layers():
     stack = Stack(Material("M", 74, 183.84, 19.3, 6.76))
     with pytest.raises(GeometryError, match="ids must be"):
         Geometry("g", [PolarLayer(1, (0.0, 1.0))], {1: (0, 1)}, stack, (1, 2))
+
+
+def test_third_party_detector_through_the_plugin_hooks(tmp_path):
+    """A new detector = a binning file + a detector file, registered from another plugin."""
+    from surrogate import hookimpl
+    from surrogate.registry import Registry, reset_registry
+    from surrogate_calo import gflash_for
+
+    (tmp_path / "b.xml").write_text(BINNING)
+    (tmp_path / "mydet.yaml").write_text(
+        "name: mydet\nbinning: b.xml\nstack: {absorber: {material: Pb, thickness_mm: 2},"
+        " active: {material: Scint, thickness_mm: 4}}\ndepth: {unit: X0, thickness: [4, 20]}\n"
+        "energy_range_mev: [1000, 50000]\n"
+    )
+
+    class ThirdParty:
+        @hookimpl
+        def register_simulators(self, register):
+            register("mydet.gflash", gflash_for(tmp_path / "mydet.yaml"))
+
+    import surrogate
+
+    registry = Registry()
+    registry.add_plugin(ThirdParty(), name="mydet", package="surrogate-mydet")
+    reset_registry(registry)
+    try:
+        sim = surrogate.simulator("mydet.gflash", particle="photon")
+        ev = sim.sample(5, {"incident_energies": 2e4}, seed=0)
+        assert ev["showers"].shape == (5, 6) and sim.options["geometry"].endswith("mydet.yaml")
+        assert sim.geometry.parameters().fs > 0  # Pb / scintillator sampling stack
+    finally:
+        reset_registry(None)
