@@ -8,7 +8,7 @@ Quick use on two event samples (what ``surrogate compare`` and the lecture noteb
     results["fpd"].value, results["fpd"].error
 
 The plain functions (:func:`separation_power`, :func:`fpd`, :func:`kpd`, ...) work on
-numpy arrays.  See ``METRICS.md`` of the validation harness for the conventions.
+numpy arrays.  Conventions: ``surrogate/validation/README.md``.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ toolkit does not want); the tests check them against closed forms.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -238,44 +239,63 @@ def fpd(
 
 
 # -- kernel distances -------------------------------------------------------------------
-def _kernel_sum(a: np.ndarray, b: np.ndarray, kernel, *, exclude_diagonal: bool) -> float:
-    """Sum of kernel(a_i, b_j) over all pairs (``exclude_diagonal``: i != j, for a is b),
-    in row blocks of bounded memory, or through explicit feature sums where the kernel
-    allows (a low-dimensional polynomial kernel)."""
+@contextlib.contextmanager
+def _one_cpu_thread(device: str):
+    """Kernel blocks are small: on the CPU, BLAS/OpenMP threads only spin against each
+    other (10-20x slower measured on a busy 2-core host), so use one thread there."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield torch
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _kernel_sum(
+    a: np.ndarray, b: np.ndarray, kernel, *, exclude_diagonal: bool, device: str = "cpu"
+) -> float:
+    """Sum of kernel(a_i, b_j) over all pairs (``exclude_diagonal``: i != j, for a is b).
+
+    Through explicit feature sums where the kernel allows (a polynomial kernel in few
+    dimensions), else in row blocks of bounded memory with torch (float64) on ``device``:
+    ~1 MB blocks on the CPU, which stay in cache.
+    """
     fast = getattr(kernel, "pair_sum", None)
-    if fast is not None:
-        total = fast(a, b)
-        if total is not None:
-            if exclude_diagonal:
-                total -= float(kernel.diagonal(a).sum())
-            return total
-    total = 0.0
-    block = max(1, 2_000_000 // max(len(b), 1))
-    for start in range(0, len(a), block):
-        k = kernel(a[start : start + block], b)
-        total += float(k.sum())
-        if exclude_diagonal:
-            rows = np.arange(k.shape[0])
-            total -= float(k[rows, start + rows].sum())
+    total = fast(a, b) if fast is not None else None
+    if total is None:
+        with _one_cpu_thread(device) as torch:
+            ta = torch.as_tensor(a, dtype=torch.float64, device=device)
+            tb = torch.as_tensor(b, dtype=torch.float64, device=device)
+            budget = 131_072 if device == "cpu" else 1 << 24
+            block = max(1, budget // max(len(b), 1))
+            acc = torch.zeros((), dtype=torch.float64, device=device)
+            for start in range(0, len(a), block):
+                acc += kernel.block(ta[start : start + block], tb).sum()
+            total = float(acc)
+    if exclude_diagonal:
+        total -= float(kernel.diagonal(a).sum())
     return total
 
 
-def mmd2_unbiased(x: np.ndarray, y: np.ndarray, kernel) -> float:
+def mmd2_unbiased(x: np.ndarray, y: np.ndarray, kernel, *, device: str = "cpu") -> float:
     """Unbiased quadratic-time MMD^2 estimate (diagonals of Kxx and Kyy excluded)."""
     m, n = len(x), len(y)
     if m < 2 or n < 2:
         raise MetricError("MMD needs at least 2 events per sample")
-    kxx = _kernel_sum(x, x, kernel, exclude_diagonal=True) / (m * (m - 1))
-    kyy = _kernel_sum(y, y, kernel, exclude_diagonal=True) / (n * (n - 1))
-    kxy = _kernel_sum(x, y, kernel, exclude_diagonal=False) / (m * n)
+    kxx = _kernel_sum(x, x, kernel, exclude_diagonal=True, device=device) / (m * (m - 1))
+    kyy = _kernel_sum(y, y, kernel, exclude_diagonal=True, device=device) / (n * (n - 1))
+    kxy = _kernel_sum(x, y, kernel, exclude_diagonal=False, device=device) / (m * n)
     return kxx + kyy - 2 * kxy
 
 
 class polynomial_kernel:
     """k(a, b) = (gamma a.b + coef0)^degree, gamma = 1/d by default (JetNet/KID).
 
-    ``pair_sum``: for small d the sum over all pairs is computed exactly without the
-    n x m matrix, from (g a.b + c)^p = sum_k C(p,k) c^(p-k) g^k (a.b)^k and
+    ``pair_sum``: for few dimensions the sum over all pairs is computed exactly without
+    the n x m matrix, from (g a.b + c)^p = sum_k C(p,k) c^(p-k) g^k (a.b)^k and
     sum_ij (a_i.b_j)^k = <sum_i a_i^(x)k, sum_j b_j^(x)k> (tensor powers, d^k entries).
     """
 
@@ -286,21 +306,23 @@ class polynomial_kernel:
         return 1.0 / d if self.gamma is None else float(self.gamma)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The kernel matrix (numpy; for tests and small inputs)."""
+        return (a @ b.T * self._g(a.shape[1]) + self.coef0) ** self.degree
+
+    def block(self, a, b):
+        """The kernel matrix of torch tensors, in place."""
         k = a @ b.T
-        k *= self._g(a.shape[1])
-        k += self.coef0
+        k.mul_(self._g(a.shape[1])).add_(self.coef0)
         if self.degree == 4:
-            np.square(k, out=k)
-            np.square(k, out=k)
-            return k
-        return k**self.degree
+            return k.square_().square_()
+        return k.pow_(self.degree)
 
     def diagonal(self, a: np.ndarray) -> np.ndarray:
         return (self._g(a.shape[1]) * np.einsum("ij,ij->i", a, a) + self.coef0) ** self.degree
 
     def pair_sum(self, a: np.ndarray, b: np.ndarray) -> float | None:
         d, p = a.shape[1], self.degree
-        if d**p > 4096 or d**p > len(a) + len(b):
+        if d**p > 256:
             return None
         g, c = self._g(d), self.coef0
         total = c**p * len(a) * len(b)
@@ -319,22 +341,27 @@ class gaussian_kernel:
         self.bandwidth = float(bandwidth)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+        return np.exp(-np.clip(d2, 0, None) / (2 * self.bandwidth**2))
+
+    def block(self, a, b):
         k = a @ b.T
-        k *= -2.0
-        k += (a * a).sum(1)[:, None]
-        k += (b * b).sum(1)[None, :]
-        np.maximum(k, 0, out=k)
-        k *= -1.0 / (2 * self.bandwidth**2)
-        return np.exp(k, out=k)
+        k.mul_(-2.0).add_((a * a).sum(1)[:, None]).add_((b * b).sum(1)[None, :])
+        return k.clamp_(min=0).mul_(-1.0 / (2 * self.bandwidth**2)).exp_()
+
+    def diagonal(self, a: np.ndarray) -> np.ndarray:
+        return np.ones(len(a))
 
 
-def _batched_mmd(x, y, kernel, num_batches, batch_size, seed) -> tuple[float, float, list]:
+def _batched_mmd(
+    x, y, kernel, num_batches, batch_size, seed, device="cpu"
+) -> tuple[float, float, list]:
     vals = []
     for i in range(int(num_batches)):
         rng = np.random.default_rng(seed + i * 1000)
         a = x[rng.choice(len(x), size=batch_size)]
         b = y[rng.choice(len(y), size=batch_size)]
-        vals.append(mmd2_unbiased(a, b, kernel))
+        vals.append(mmd2_unbiased(a, b, kernel, device=device))
     lo, hi = np.percentile(vals, [16.275, 83.725])
     return float(np.median(vals)), float((hi - lo) / 2), vals
 
@@ -348,6 +375,7 @@ def kpd(
     degree: int = 4,
     normalise: bool = True,
     seed: int = 42,
+    device: str = "cpu",
 ) -> tuple[float, float, dict]:
     """Kernel physics distance (median, error, details); see the module docstring.
 
@@ -361,7 +389,7 @@ def kpd(
     if normalise:
         x, y = normalise_by_reference(x, y)
     size = min(int(batch_size), len(x), len(y))
-    med, err, vals = _batched_mmd(x, y, polynomial_kernel(degree), num_batches, size, seed)
+    med, err, vals = _batched_mmd(x, y, polynomial_kernel(degree), num_batches, size, seed, device)
     return med, err, {"batch_size": size, "values": vals, "degree": degree}
 
 
@@ -373,6 +401,7 @@ def mmd(
     batch_size: int = 5_000,
     bandwidth: float | None = None,
     seed: int = 42,
+    device: str = "cpu",
 ) -> tuple[float, float, dict]:
     """Gaussian-kernel MMD^2 (median, error, details) on features standardised by the
     reference; ``bandwidth`` defaults to the median pairwise distance of up to 2000
@@ -389,7 +418,7 @@ def mmd(
         iu = np.triu_indices(len(sub), 1)
         bandwidth = float(np.sqrt(np.median(np.clip(d2[iu], 0, None)))) or 1.0
     size = min(int(batch_size), len(x), len(y))
-    med, err, vals = _batched_mmd(x, y, gaussian_kernel(bandwidth), num_batches, size, seed)
+    med, err, vals = _batched_mmd(x, y, gaussian_kernel(bandwidth), num_batches, size, seed, device)
     return med, err, {"batch_size": size, "bandwidth": bandwidth, "values": vals}
 
 

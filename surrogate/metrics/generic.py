@@ -221,6 +221,7 @@ class KernelPhysicsDistance(FeatureMetric):
             degree=o["degree"],
             normalise=o["normalise"],
             seed=o["seed"],
+            device=device,
         )
         return MetricResult(value, err, details=details, ideal=0.0, display_scale=1e3)
 
@@ -248,5 +249,6 @@ class MaximumMeanDiscrepancy(FeatureMetric):
             batch_size=o["batch_size"],
             bandwidth=o["bandwidth"],
             seed=o["seed"],
+            device=device,
         )
         return MetricResult(value, err, details=details, ideal=0.0)

@@ -96,6 +96,13 @@ def _hardware(device: str) -> dict[str, Any]:
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValidationError(f"--out {out} exists and is not a directory")
+    parent = out.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValidationError(f"--out {out}: cannot create {parent} ({exc})") from None
+    if not os.access(parent, os.W_OK):
+        raise ValidationError(f"--out {out}: {parent} is not writable")
     if out.is_dir() and any(out.iterdir()) and not (out / REPORT_JSON).is_file():
         raise ValidationError(
             f"--out {out} is a non-empty directory that holds no validation report: not "

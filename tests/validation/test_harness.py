@@ -319,3 +319,16 @@ def test_cuda_requested_without_gpu(toy_model_dir, tmp_path):
         out=tmp_path / "v",
         device="cuda",
     )
+
+
+@pytest.mark.gpu
+def test_validate_on_cuda(toy_model_dir, tmp_path):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    cfg = {"metrics": {"classifier": QUICK["metric_options"]["classifier"]}}
+    rep = validate(
+        toy_model_dir, simulator="toy.gmm2d", n=1000, out=tmp_path / "v", config=cfg, device="cuda"
+    )
+    assert rep.data["settings"]["device"] == "cuda"
+    assert rows(rep)["classifier.auc"]["model"]["details"]["device"].startswith("cuda")

@@ -155,15 +155,26 @@ def test_nonnegative_line_fit_like_curve_fit():
 
 
 # -- KPD / MMD --------------------------------------------------------------------------
-def test_polynomial_pair_sum_equals_kernel_matrix_sum():
+def test_kernel_sums_equal_kernel_matrix_sums():
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(500, 3)), rng.normal(size=(400, 3))
     k = F.polynomial_kernel(4)
-    direct = float(k(x, y).sum())
-    assert k.pair_sum(x, y) == pytest.approx(direct, rel=1e-12)
-    kxx = k(x, x)
-    assert F._kernel_sum(x, x, k, exclude_diagonal=True) == pytest.approx(
-        float(kxx.sum() - np.trace(kxx)), rel=1e-12
+    for d in (3, 5):  # explicit feature sums (d^4 <= 256), then torch blocks
+        x, y = rng.normal(size=(500, d)), rng.normal(size=(400, d))
+        assert F._kernel_sum(x, y, k, exclude_diagonal=False) == pytest.approx(
+            float(k(x, y).sum()), rel=1e-12
+        )
+        kxx = k(x, x)
+        assert F._kernel_sum(x, x, k, exclude_diagonal=True) == pytest.approx(
+            float(kxx.sum() - np.trace(kxx)), rel=1e-12
+        )
+    g = F.gaussian_kernel(1.3)
+    x, y = rng.normal(size=(300, 4)), rng.normal(size=(200, 4))
+    assert F._kernel_sum(x, y, g, exclude_diagonal=False) == pytest.approx(
+        float(g(x, y).sum()), rel=1e-12
+    )
+    gxx = g(x, x)
+    assert F._kernel_sum(x, x, g, exclude_diagonal=True) == pytest.approx(
+        float(gxx.sum() - np.trace(gxx)), rel=1e-12
     )
 
 
@@ -241,3 +252,15 @@ def test_classifier_is_reproducible():
     a = classifier_test(x, y, seed=4, **_tiny())
     b = classifier_test(x, y, seed=4, **_tiny())
     assert a["auc"] == b["auc"] and a["jsd"] == b["jsd"]
+
+
+@pytest.mark.gpu
+def test_classifier_on_cuda_matches_cpu():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    x, y = gauss(3000, 2, seed=1), gauss(3000, 2, seed=2, shift=0.5)
+    cpu = classifier_test(x, y, seed=0, device="cpu", **_tiny())
+    gpu = classifier_test(x, y, seed=0, device="cuda", **_tiny())
+    assert gpu["device"].startswith("cuda")
+    assert gpu["auc"] == pytest.approx(cpu["auc"], abs=0.03)
