@@ -297,7 +297,10 @@ class TorchSurrogate(Surrogate):
         cls = torch.optim.AdamW if options.get("optimizer") == "adamw" else torch.optim.Adam
         return {
             "main": cls(
-                self.parameters(), lr=float(options["lr"]), weight_decay=options["weight_decay"]
+                self.parameters(),
+                lr=float(options["lr"]),
+                weight_decay=options["weight_decay"],
+                foreach=True,  # one fused kernel per step on CPU too
             )
         }
 
@@ -332,28 +335,7 @@ class TorchSurrogate(Surrogate):
     def _fit(self, data: Any, *, seed: Any, workdir: Path | None, **options: Any) -> None:
         opts = resolve_options(options, self.train_defaults)
         self._setup_spec()
-        ckpt = None
-        if opts["resume"]:
-            if workdir is None:
-                raise TrainingError("resume needs the working directory of the run (workdir)")
-            ckpt = latest_checkpoint(workdir)
-            if ckpt is None:
-                raise TrainingError(
-                    f"nothing to resume: no checkpoint in {Path(workdir) / 'checkpoints'}"
-                )
-            saved = json.loads(ckpt["fingerprint"])
-            if seed is None:
-                seed = saved.get("seed")
-        elif checkpoint_paths(workdir):
-            raise TrainingError(
-                f"{workdir} holds checkpoints of an earlier run: resume it (resume=True, "
-                "--resume) or train into another directory"
-            )
-        if isinstance(seed, np.random.SeedSequence):
-            seed = int(seed.generate_state(1, np.uint64)[0] >> 1)
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
-        seed = int(seed)
+        ckpt, seed = self._resume_point(opts, workdir, seed)
         stream = EventStream(
             data,
             self._prepare,
@@ -365,13 +347,66 @@ class TorchSurrogate(Surrogate):
             in_memory=opts["in_memory"],
             memory_limit=opts["memory_limit"],
         )
-        if ckpt is not None:
-            extra = {k: v.numpy() for k, v in ckpt["extra"].items()}
-            self._load_transform_state(extra)
-        else:
+        if ckpt is None:
             limit = int(opts["preprocessing_events"])
             self.preprocessing.fit(lambda: stream.raw_batches("all", limit))
             self.condition_encoder.fit(stream.raw_batches("all", limit))
+        self._train(
+            stream,
+            opts,
+            seed=seed,
+            workdir=workdir,
+            ckpt=ckpt,
+            fingerprint={"n_events": len(data), "in_memory": stream.in_memory},
+        )
+
+    def _resume_point(
+        self, opts: Mapping[str, Any], workdir: Path | None, seed: Any
+    ) -> tuple[dict[str, Any] | None, int]:
+        """The checkpoint to resume from (or ``None``) and the run's integer seed; refuses a
+        fresh run into a directory holding another run's checkpoints."""
+        ckpt = None
+        if opts["resume"]:
+            if workdir is None:
+                raise TrainingError("resume needs the working directory of the run (workdir)")
+            ckpt = latest_checkpoint(workdir)
+            if ckpt is None:
+                raise TrainingError(
+                    f"nothing to resume: no checkpoint in {Path(workdir) / 'checkpoints'}"
+                )
+            if seed is None:
+                seed = json.loads(ckpt["fingerprint"]).get("seed")
+        elif checkpoint_paths(workdir):
+            raise TrainingError(
+                f"{workdir} holds checkpoints of an earlier run: resume it (resume=True, "
+                "--resume) or train into another directory"
+            )
+        if isinstance(seed, np.random.SeedSequence):
+            seed = int(seed.generate_state(1, np.uint64)[0] >> 1)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+        return ckpt, int(seed)
+
+    def _train(
+        self,
+        stream: Any,
+        opts: Mapping[str, Any],
+        *,
+        seed: int,
+        workdir: Path | None,
+        ckpt: Mapping[str, Any] | None = None,
+        fingerprint: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Build the networks and run the shared loop over ``stream``.
+
+        ``stream`` needs ``train_batches(epoch)``, ``val_batches()``, ``steps_per_epoch``,
+        ``n_train`` and ``n_val``; it need not hold data: an objective trained on a target
+        energy (reverse KL) streams condition batches, or empty arrays, and samples the
+        model inside ``training_loss``.  Preprocessing and conditions must be fitted (or
+        restored from ``ckpt``) before.
+        """
+        if ckpt is not None:
+            self._load_transform_state({k: v.numpy() for k, v in ckpt["extra"].items()})
         device = resolve_device(opts["device"])
         self.device = device
         fingerprint = {
@@ -380,9 +415,8 @@ class TorchSurrogate(Surrogate):
             "hyperparameters": self.hyperparameters,
             "spec": self._require_spec().to_dict(),
             "seed": seed,
-            "n_events": len(data),
             "n_train": stream.n_train,
-            "in_memory": stream.in_memory,
+            **(fingerprint or {}),
         }
         with seeded_torch(seed, device):
             self.nets = nn.ModuleDict(self._build())

@@ -35,6 +35,8 @@ class Flow(TorchSurrogate):
     name = "flow"
     version = "1.0"
     density = "exact"
+    #: spline bin searches and log-determinants need full precision: amp is ignored
+    supports_amp = False
     defaults: ClassVar[dict[str, Any]] = {
         **TorchSurrogate.defaults,
         "backend": "nflows",

@@ -16,7 +16,9 @@ early stopping and resume.  What is trained is an *objective* (duck-typed; a
 ``validation_loss(batch, ctx) -> dict[str, Tensor]``
     evaluated without gradients on the validation batches; ``"loss"`` is monitored;
 ``make_batch(arrays, device) -> batch``
-    numpy arrays from the data stream -> whatever ``training_loss`` takes.
+    numpy arrays from the data stream -> whatever ``training_loss`` takes;
+``supports_amp`` (optional attribute, default true)
+    false keeps a model in full precision even when ``amp`` is asked for.
 
 A Boltzmann generator's reverse-KL objective fits the same contract: its stream yields
 condition batches (or nothing but a count) and ``training_loss`` samples the flow.
@@ -266,7 +268,11 @@ class Trainer:
         self.extra_state = dict(extra_state or {})
         self.resume_from = resume_from
         self.device = resolve_device(self.options.get("device"))
-        self.amp = bool(self.options.get("amp")) and self.device.type == "cuda"
+        self.amp = (
+            bool(self.options.get("amp"))
+            and self.device.type == "cuda"
+            and getattr(objective, "supports_amp", True)
+        )
         self.callbacks = list(self.options.get("callbacks") or [])
         progress = self.options.get("progress")
         self.progress = sys.stderr.isatty() if progress is None else bool(progress)

@@ -57,7 +57,6 @@ RESUMABLE_CHANGES = frozenset(
         "keep_checkpoints",
         "restore_best",
         "memory_limit",
-        "val_batch_size",
     }
 )
 

@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
 import surrogate
@@ -45,7 +46,7 @@ def test_density_integrates_to_one(conditional):
     conds = {"radius": np.full(len(points), 3.0)} if conditional else {}
     events = Events.checked({"x": points}, conds, model.spec)
     total = np.exp(model.log_prob(events)).sum() * h * h
-    assert abs(total - 1) < 0.01, total
+    assert abs(total - 1) < 0.005, total
 
 
 def test_untrained_flow_is_the_closed_form_gaussian():
@@ -97,3 +98,50 @@ def test_bad_flow_options_are_refused():
     Flow(flow_type="autoregressive", hidden=8, transforms=1).fit(
         one_d, seed=0, epochs=1, progress=False
     )
+
+
+class EnergyOnly:
+    """A data-free stream: every step is a batch of ``size`` empty events."""
+
+    def __init__(self, size: int, steps: int) -> None:
+        self.size, self.steps_per_epoch = size, steps
+        self.n_train, self.n_val = size * steps, 0
+
+    def train_batches(self, epoch):
+        for _ in range(self.steps_per_epoch):
+            yield np.zeros((self.size, 0), np.float32), np.zeros((self.size, 0), np.float32)
+
+    def val_batches(self):
+        return iter(())
+
+
+class BoltzmannFlow(Flow):
+    """Swapped objective: reverse KL to exp(-u) (a Boltzmann generator), no data."""
+
+    mean = torch.tensor([1.0, -0.5])
+    std = torch.tensor([0.5, 1.5])
+
+    def energy(self, x):
+        return 0.5 * (((x - self.mean) / self.std) ** 2).sum(-1)
+
+    def training_loss(self, batch, optimizer, ctx):
+        x, log_q = self.flow.sample_and_log_prob(None, n=len(batch.x))
+        return {"loss": (log_q + self.energy(x)).mean()}
+
+
+def test_reverse_kl_objective_uses_the_same_loop(tmp_path):
+    """Objective swapped for reverse KL on a Gaussian energy: the same loop (checkpoints,
+    log) trains the flow without data; the flow must reach the target's mean and std."""
+    from surrogate.training import resolve_options
+
+    model = BoltzmannFlow(
+        hidden=32, blocks=1, transforms=4, preprocessing=[{"type": "affine", "scale": 1.0}]
+    )
+    model.spec = EventSpec(fields=(Field("x", (2,)),))
+    model._setup_spec()
+    opts = resolve_options({"epochs": 3, "lr": 5e-3, "progress": False, "val_fraction": 0.0})
+    model._train(EnergyOnly(256, 40), opts, seed=0, workdir=tmp_path)
+    assert (tmp_path / "checkpoints" / "epoch-0003.pt").is_file()
+    x = model.sample(20_000, seed=1)["x"]
+    np.testing.assert_allclose(x.mean(0), [1.0, -0.5], atol=0.08)
+    np.testing.assert_allclose(x.std(0), [0.5, 1.5], rtol=0.08)
