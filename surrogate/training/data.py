@@ -75,13 +75,16 @@ class EventStream:
         self.train_blocks = sorted(int(i) for i in perm[n_val:])
         self.n_val = sum(self.blocks[i][1] - self.blocks[i][0] for i in self.val_blocks)
         self.n_train = n - self.n_val
-        self.window_events = max(int(window_events), self.batch_size)
+        probe = data[0:1]
+        # raw bytes per event, doubled for the float64 working copy of the preprocessing
+        per_event = 2 * (
+            sum(v.nbytes for v in probe.fields.values()) + 8 * (len(probe.conditions) + 1)
+        )
+        # a window of blocks takes at most a quarter of the memory budget
+        fit = max(int(float(memory_limit) / 4 / max(per_event, 1)), 1)
+        self.window_events = max(min(int(window_events), fit), self.batch_size)
         self._cache: dict[str, Arrays] = {}
         if in_memory == "auto":
-            probe = data[0:1]
-            per_event = sum(v.nbytes for v in probe.fields.values()) + 8 * (
-                len(probe.conditions) + 1
-            )
             in_memory = per_event * n <= float(memory_limit)
         self.in_memory = bool(in_memory)
 

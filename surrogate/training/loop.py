@@ -133,6 +133,16 @@ def latest_checkpoint(workdir: Path | None) -> dict[str, Any] | None:
     return None
 
 
+def checkpoint_settings(workdir: Path) -> dict[str, Any]:
+    """What the newest checkpoint in ``workdir`` was made with: ``family``,
+    ``hyperparameters``, ``seed``, ``options`` (trajectory options)... so a resume (the CLI's
+    ``--resume``) can rebuild the model without the user repeating every option."""
+    ckpt = latest_checkpoint(workdir)
+    if ckpt is None:
+        raise TrainingError(f"nothing to resume: no checkpoint in {Path(workdir) / CHECKPOINT_DIR}")
+    return json.loads(ckpt["fingerprint"])
+
+
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():

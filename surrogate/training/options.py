@@ -56,7 +56,6 @@ RESUMABLE_CHANGES = frozenset(
         "checkpoint_every",
         "keep_checkpoints",
         "restore_best",
-        "memory_limit",
     }
 )
 

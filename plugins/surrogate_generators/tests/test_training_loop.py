@@ -78,8 +78,14 @@ def test_resume_refuses_other_settings_and_keeps_checkpoints(tmp_path, data):
     with pytest.raises(TrainingError, match="earlier run: resume it"):
         VAE(**HP).fit(data, seed=5, workdir=tmp_path, **OPTS)
     assert {p.name: p.read_bytes() for p in sorted((tmp_path / "checkpoints").iterdir())} == before
-    # more epochs is a legitimate resume
-    VAE(**HP).fit(data, workdir=tmp_path, resume=True, **{**OPTS, "epochs": 2})
+    # more epochs is a legitimate resume; the checkpoint says how to rebuild the model
+    from surrogate.training.loop import checkpoint_settings
+
+    settings = checkpoint_settings(tmp_path)
+    assert settings["family"] == "vae" and settings["seed"] == 5
+    rebuilt = VAE(**settings["hyperparameters"])
+    rebuilt.fit(data, workdir=tmp_path, resume=True, **{**OPTS, "epochs": 2})
+    assert rebuilt.training_result.epochs_run == 2
     with pytest.raises(TrainingError, match="nothing to resume"):
         VAE(**HP).fit(data, workdir=tmp_path / "empty", resume=True, **OPTS)
 
@@ -190,3 +196,12 @@ def test_fit_streams_from_an_event_file(tmp_path, data):
     ] == len(data)
     ev = streamed.sample(20, {"radius": 2.5}, seed=0)
     assert isinstance(ev, Events) and np.isfinite(ev["x"]).all()
+
+
+def test_event_stream_respects_the_memory_budget(data):
+    """Data over ``memory_limit`` are streamed, and a shuffle window holds at most a
+    quarter of the budget (never less than one batch)."""
+    stream = EventStream(data, lambda ev: (ev["x"],), batch_size=32, seed=0, memory_limit=4800)
+    assert not stream.in_memory and stream.window_events == 32
+    roomy = EventStream(data, lambda ev: (ev["x"],), batch_size=32, seed=0)
+    assert roomy.in_memory and roomy.window_events == 262_144
