@@ -7,6 +7,10 @@ The discriminator outputs a logit ``l(x)``; ``D(x) = sigmoid(l(x))``.
   ``D*(x) = p_data(x) / (p_data(x) + p_g(x))`` (so ``l*(x) = log p_data/p_g``), where its loss
   is ``log 4 - 2 JSD(p_data || p_g)``; the generator minimises ``-E_g log D`` (the
   non-saturating form, strong gradients while the discriminator wins).
+* R1 (Mescheder et al. 2018), an option for ``ns``: ``gamma/2 E_data ||grad_x l(x)||^2``
+  penalises the discriminator's gradient on real data, which makes the game converge
+  locally instead of circling around the equilibrium (so modes are not traded back and
+  forth); at the optimum ``p_g = p_data`` the ideal discriminator is flat and the penalty 0.
 * ``wgan-gp`` (Gulrajani et al. 2017): the critic ``f`` maximises ``E_data f - E_g f`` minus
   ``lambda E (||grad f(x^)|| - 1)^2`` on random interpolates ``x^``; at the optimum the
   difference estimates the Wasserstein-1 distance; the generator minimises ``-E_g f``.
@@ -68,3 +72,14 @@ def gradient_penalty(
     scores = critic(x_hat)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(
+    discriminator: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(E_data ||grad_x l(x)||^2, l(real))``: the R1 penalty (multiply by gamma/2) and the
+    logits it was computed from, so the caller reuses them for the loss."""
+    x = real.detach().requires_grad_(True)
+    logits = discriminator(x)
+    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean(), logits

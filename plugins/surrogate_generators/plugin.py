@@ -7,3 +7,5 @@ from surrogate import hookimpl
 def register_surrogates(register):
     register("vae", "surrogate_generators.vae:VAE")
     register("flow", "surrogate_generators.flow:Flow")
+    register("gan", "surrogate_generators.gan:GAN")
+    register("diffusion", "surrogate_generators.diffusion:Diffusion")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import SurrogateError
 
-COMMANDS = ("plugins", "simulate", "train", "sample", "validate")
+COMMANDS = ("plugins", "simulate", "train", "sample", "validate", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:

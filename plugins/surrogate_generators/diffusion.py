@@ -1,0 +1,305 @@
+"""``diffusion``: conditional denoising diffusion (DDPM) with DDIM sampling.
+
+The forward process is the closed-form ``q(x_t | x_0)`` of a linear or cosine schedule
+(:mod:`.schedules`); a swappable backbone predicts the noise, ``eps_theta(x_t, t, c)``, from
+the noised event and an embedding of the step (sinusoidal features of t/T through a small
+MLP) and of the conditions (a small MLP), and is trained with Ho et al.'s ``L_simple``.
+
+Sampling (``sample(n, conditions, seed=..., sampler=..., steps=..., eta=...)``):
+
+``sampler="ddim"``       DDIM on ``steps`` of the T steps, chosen at sampling time
+                         (deterministic for ``eta = 0``, the default);
+``sampler="ancestral"``  the DDPM ancestral chain over all T steps.
+
+Defaults come from the hyper-parameters ``sampler``/``sampling_steps``/``eta``.  The predicted
+clean event is clipped to the training data's range widened by ``clip`` times its width on
+each side (model space; ``clip=None`` disables), which keeps the first, high-noise steps
+from throwing samples far off.
+
+``score(x, t, conditions)`` is ``-eps_theta / sqrt(1 - alpha_bar_t)``, the score of the
+noised marginal in model (preprocessed) space.  ``log_prob`` is minus Ho et al.'s variational
+bound of the ancestral model (``density = "bound"``, T network calls per event batch; the
+sampler returns the mean of its last step, i.e. it omits the decoder's ``N(0, beta_0)``
+noise, a width of ``sqrt(beta_0)``, 0.01 for the linear schedule in standardised units).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from surrogate.errors import SpecError, SurrogateError
+from surrogate.events import Events
+
+from .backbones import make_activation
+from .base import Batch, TorchSurrogate
+from .schedules import SCHEDULES, VARIANCES, NoiseSchedule
+
+SAMPLERS = ("ddim", "ancestral")
+
+
+def sinusoidal_embedding(u: torch.Tensor, dim: int) -> torch.Tensor:
+    """Transformer-style features of ``u`` in [0, 1] (scaled by 1000, as DDPM's step index)."""
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(10_000.0) * torch.arange(half, device=u.device, dtype=torch.float32) / half
+    )
+    arg = 1000.0 * u.float().unsqueeze(1) * freqs
+    emb = torch.cat([torch.sin(arg), torch.cos(arg)], dim=1)
+    return torch.nn.functional.pad(emb, (0, dim - 2 * half))
+
+
+class NoisePredictor(nn.Module):
+    """``eps_theta(x_t, t, c)``: time and condition embeddings feed the backbone's context."""
+
+    def __init__(
+        self, body: nn.Module, steps: int, x_dim: int, c_dim: int, embed: int, activation: str
+    ) -> None:
+        super().__init__()
+        self.body, self.steps, self.embed = body, int(steps), int(embed)
+        self.time = nn.Sequential(
+            nn.Linear(embed, embed), make_activation(activation), nn.Linear(embed, embed)
+        )
+        self.cond = (
+            nn.Sequential(
+                nn.Linear(c_dim, embed), make_activation(activation), nn.Linear(embed, embed)
+            )
+            if c_dim
+            else None
+        )
+        # the clean data's range in model space, set after training (used to clip x0)
+        self.register_buffer("x_low", torch.zeros(x_dim))
+        self.register_buffer("x_high", torch.zeros(x_dim))
+        self.register_buffer("has_range", torch.zeros(()))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        h = self.time(sinusoidal_embedding(t.float() / self.steps, self.embed))
+        if self.cond is not None:
+            h = torch.cat([h, self.cond(c)], dim=1)
+        return self.body(x, h)
+
+
+class Diffusion(TorchSurrogate):
+    name = "diffusion"
+    version = "1.0"
+    density = "bound"
+    defaults: ClassVar[dict[str, Any]] = {
+        **TorchSurrogate.defaults,
+        "schedule": "cosine",  # linear | cosine
+        "steps": 1000,  # T
+        "variance": "posterior",  # reverse variance: posterior (beta~_t) | beta (beta_t)
+        "embed": 64,  # width of the time and condition embeddings
+        "layer_norm": False,  # LayerNorm in the mlp backbone (off: it hides the scale of x)
+        "sampler": "ddim",  # ddim | ancestral
+        "sampling_steps": 50,  # DDIM steps (a sampling-time choice)
+        "eta": 0.0,  # DDIM stochasticity (0: deterministic)
+        "clip": 0.1,  # x0 clipping margin, in units of the training range; None: off
+    }
+    train_defaults: ClassVar[dict[str, Any]] = {
+        "epochs": 200,
+        "batch_size": 512,
+        "lr": 2e-3,
+        "ema": 0.999,
+        "patience": 30,
+    }
+
+    def __init__(self, spec: Any = None, **hyperparameters: Any) -> None:
+        super().__init__(spec, **hyperparameters)
+        self._call: dict[str, Any] = {}
+        self._schedule: NoiseSchedule | None = None
+
+    # -- networks -------------------------------------------------------------------------
+    @property
+    def schedule(self) -> NoiseSchedule:
+        hp = self.hyperparameters
+        key = (hp["schedule"], int(hp["steps"]), hp["variance"])
+        if (
+            self._schedule is None
+            or (
+                self._schedule.kind,
+                self._schedule.steps,
+                self._schedule.variance,
+            )
+            != key
+        ):
+            try:
+                self._schedule = NoiseSchedule(*key)
+            except ValueError as exc:
+                raise SurrogateError(f"diffusion: {exc}") from None
+        return self._schedule
+
+    def _build(self) -> dict[str, nn.Module]:
+        hp = self.hyperparameters
+        if hp["schedule"] not in SCHEDULES or hp["variance"] not in VARIANCES:
+            raise SurrogateError(
+                f"diffusion: schedule must be one of {SCHEDULES} and variance one of "
+                f"{VARIANCES} (got {hp['schedule']!r}, {hp['variance']!r})"
+            )
+        schedule = self.schedule
+        self._check_sampler(hp["sampler"], hp["sampling_steps"], hp["eta"])
+        embed = int(hp["embed"])
+        context = embed * (2 if self.c_dim else 1)
+        extra = {"norm": bool(hp["layer_norm"])} if hp["backbone"] == "mlp" else {}
+        body = self.backbone(self.x_dim, self.x_dim, context, **extra)
+        return {
+            "eps": NoisePredictor(
+                body, schedule.steps, self.x_dim, self.c_dim, embed, hp["activation"]
+            )
+        }
+
+    def _check_sampler(self, sampler: Any, steps: Any, eta: Any) -> None:
+        if sampler not in SAMPLERS:
+            raise SurrogateError(f"diffusion: sampler must be one of {SAMPLERS}, not {sampler!r}")
+        total = int(self.hyperparameters["steps"])
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+            raise SurrogateError(f"diffusion: sampling steps must be an integer, not {steps!r}")
+        if not 1 <= int(steps) <= total:
+            raise SurrogateError(
+                f"diffusion: sampling steps must be between 1 and T = {total}, not {steps}"
+            )
+        if not 0.0 <= float(eta) <= 1.0:
+            raise SurrogateError(f"diffusion: eta must be in [0, 1], not {eta}")
+
+    def eps(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The noise prediction ``eps_theta(x_t, t, c)`` in model space."""
+        assert self.nets is not None
+        return self.nets["eps"](x, t, c)
+
+    def _eps_fn(self, c: torch.Tensor):
+        return lambda x, t: self.eps(x, t, c)
+
+    # -- training -------------------------------------------------------------------------
+    def training_loss(self, batch: Batch, optimizer: str, ctx: Any) -> dict[str, torch.Tensor]:
+        return {"loss": self.schedule.l_simple(self._eps_fn(batch.c), batch.x)}
+
+    def validation_loss(self, batch: Batch, ctx: Any) -> dict[str, torch.Tensor]:
+        # the same (t, noise) draws every epoch: a less noisy monitor for best weights
+        gen = torch.Generator(device=batch.x.device).manual_seed(20240611)
+        return {"loss": self.schedule.l_simple(self._eps_fn(batch.c), batch.x, gen)}
+
+    def _fit(self, data: Any, *, seed: Any, workdir: Path | None, **options: Any) -> None:
+        super()._fit(data, seed=seed, workdir=workdir, **options)
+        self._set_range(data)
+
+    def _set_range(self, data: Any, chunk: int = 65536) -> None:
+        """Record the training data's per-dimension range in model space (for clipping)."""
+        low = np.full(self.x_dim, np.inf)
+        high = np.full(self.x_dim, -np.inf)
+        for start in range(0, len(data), chunk):
+            x, _, _ = self.encode_events(data[start : start + chunk])
+            if len(x):
+                low, high = np.minimum(low, x.min(0)), np.maximum(high, x.max(0))
+        assert self.nets is not None
+        net = self.nets["eps"]
+        with torch.no_grad():
+            net.x_low.copy_(torch.from_numpy(low.astype(np.float32)))
+            net.x_high.copy_(torch.from_numpy(high.astype(np.float32)))
+            net.has_range.fill_(1.0)
+
+    # -- sampling -------------------------------------------------------------------------
+    def _clip_range(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+        margin = self.hyperparameters["clip"]
+        assert self.nets is not None
+        net = self.nets["eps"]
+        low, high = net.x_low, net.x_high
+        if margin is None or not bool(net.has_range > 0):
+            return None
+        pad = float(margin) * (high - low)
+        return (low - pad).to(device), (high + pad).to(device)
+
+    @contextmanager
+    def sampling(
+        self, sampler: str | None = None, steps: int | None = None, eta: float | None = None
+    ) -> Iterator[None]:
+        """Within the block, ``sample`` uses these sampler settings (``None``: those of an
+        enclosing block, else the model's hyper-parameters)."""
+        current = self._current_sampling()
+        call = {
+            "sampler": current["sampler"] if sampler is None else sampler,
+            "steps": current["steps"] if steps is None else steps,
+            "eta": current["eta"] if eta is None else eta,
+        }
+        self._check_sampler(call["sampler"], call["steps"], call["eta"])
+        previous, self._call = self._call, call
+        try:
+            yield
+        finally:
+            self._call = previous
+
+    def sample(
+        self,
+        n: int,
+        conditions: Any = None,
+        *,
+        seed: Any = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+    ) -> Events:
+        """Generate ``n`` events; ``sampler``/``steps``/``eta`` override the model's
+        sampling settings for this call (e.g. ``steps=10`` for a fast DDIM draft)."""
+        with self.sampling(sampler, steps, eta):
+            return super().sample(n, conditions, seed=seed)
+
+    def _current_sampling(self) -> dict[str, Any]:
+        hp = self.hyperparameters
+        return self._call or {
+            "sampler": hp["sampler"],
+            "steps": hp["sampling_steps"],
+            "eta": hp["eta"],
+        }
+
+    def _generate(self, c: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        call = self._current_sampling()
+        x_T = torch.randn((len(c), self.x_dim), generator=generator, device=c.device)
+        clip = self._clip_range(c.device)
+        if call["sampler"] == "ancestral":
+            return self.schedule.ancestral(self._eps_fn(c), x_T, generator, clip=clip)
+        return self.schedule.ddim(
+            self._eps_fn(c), x_T, int(call["steps"]), float(call["eta"]), generator, clip=clip
+        )
+
+    # -- score and density ----------------------------------------------------------------
+    def score(
+        self, x: np.ndarray | Events, t: int | np.ndarray, conditions: Any = None
+    ) -> np.ndarray:
+        """``grad_x log q_t(x | c)`` from the noise prediction, in model space.
+
+        ``x``: ``(n, x_dim)`` points in model (preprocessed, flattened) space, or events
+        (mapped there with the model's preprocessing); ``t``: the step index 0..T-1 (one,
+        or one per point); ``conditions``: as for ``sample`` (default: the events' own)."""
+        self._require_trained()
+        spec = self._require_spec()
+        if isinstance(x, Events):
+            checked = Events.checked(
+                x.fields, x.conditions if conditions is None else conditions, spec
+            )
+            xm, c, _ = self.encode_events(checked)
+        else:
+            xm = np.asarray(x, dtype=np.float32)
+            if xm.ndim != 2 or xm.shape[1] != self.x_dim:
+                raise SpecError(f"score: x must have shape (n, {self.x_dim}), not {xm.shape}")
+            n = len(xm)
+            conds = spec.resolve_conditions(n, conditions, np.random.default_rng(0))
+            if spec.conditions and conditions is None:
+                raise SpecError("score: pass the conditions of the points")
+            c = self.condition_encoder.encode(conds, n)
+        tt = np.broadcast_to(np.asarray(t, dtype=np.int64), (len(xm),))
+        if tt.size and (tt.min() < 0 or tt.max() >= self.schedule.steps):
+            raise SpecError(f"score: t must be a step index in [0, {self.schedule.steps - 1}]")
+        with self._eval_mode():
+            xt = torch.from_numpy(xm).to(self.device)
+            ct = torch.from_numpy(c).to(self.device)
+            t_ = torch.from_numpy(tt.copy()).to(self.device)
+            out = self.schedule.score(t_, self.eps(xt, t_, ct))
+        return out.double().cpu().numpy()
+
+    def _log_density(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return -self.schedule.nll_bound(self._eps_fn(c), x)
