@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -217,3 +218,19 @@ def test_nan_in_training_data_is_named(tmp_path, capsys):
     code, _, err = run(capsys, "train", "gaussian", "--data", str(data), "-o", str(tmp_path / "m"))
     assert code == 1 and "field 'x' has NaN or Inf values (first in event 17)" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_resume_reuses_the_runs_settings_and_overwrite_starts_afresh(tmp_path, capsys):
+    data, out = tmp_path / "toy.h5", tmp_path / "flow"
+    run(capsys, "simulate", "toy.gmm2d", "-n", "600", "-o", str(data), "--seed", "1")
+    common = ["train", "flow", "--data", str(data), "-o", str(out), "--no-progress"]
+    assert run(capsys, *common, "--epochs", "1", "--option", "hidden=8", "--seed", "3")[0] == 0
+    # no --option or --seed repeated: the checkpoint's hyper-parameters and seed are used
+    assert run(capsys, *common, "--epochs", "2", "--resume")[0] == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["hyperparameters"]["hidden"] == 8 and config["provenance"]["seed"] == 3
+    assert sorted(p.name for p in (out / "checkpoints").iterdir())[-1] == "epoch-0002.pt"
+    code, _, err = run(capsys, *common, "--epochs", "2", "--resume", "--option", "hidden=16")
+    assert code == 1 and "hidden: 8 -> 16" in err
+    assert run(capsys, *common, "--epochs", "1", "--overwrite", "--option", "hidden=8")[0] == 0
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["epoch-0001.pt"]

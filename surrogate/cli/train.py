@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +27,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="model directory")
     p.add_argument("--simulator", help="simulator whose preprocessing chain to use")
     add_key_value(p, "--option", "model hyper-parameter, e.g. hidden=128")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, help="random seed (default 0, or the resumed run's)")
     p.add_argument("--epochs", type=count)
     p.add_argument("--batch-size", type=count)
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     p.add_argument("--val-fraction", type=float, help="held-out fraction for early stopping")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
-    p.add_argument("--resume", action="store_true", help="resume from DIR's last checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing model in DIR")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume from DIR's last checkpoint, with the hyper-parameters and seed it was "
+        "started with (an --option that contradicts them is an error)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing model in DIR (its checkpoints are deleted)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_key_value(
         p, "--train-option", "any other training-loop option, e.g. ema=0.999 or clip_grad=5"
@@ -67,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import SurrogateError
     from ..io import open_events
+    from ..training.loop import CHECKPOINT_DIR, checkpoint_settings
 
     out = Path(args.output)
     if (out / "config.json").exists() and not (args.resume or args.overwrite):
@@ -77,6 +88,17 @@ def run(args: argparse.Namespace) -> int:
         metadata, n_events = data.metadata, len(data)
     cls = surrogate.surrogate_class(args.model)
     options = dict(args.option)
+    seed = args.seed
+    if args.resume:
+        saved = checkpoint_settings(out)
+        if saved.get("family") != args.model:
+            raise SurrogateError(
+                f"{out} holds a run of {saved.get('family')!r}, not {args.model!r}"
+            )
+        options = {**saved["hyperparameters"], **options}
+        seed = saved.get("seed") if seed is None else seed
+    elif args.overwrite:
+        shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
     if "preprocessing" in cls.defaults and "preprocessing" not in options:
         options["preprocessing"] = _preprocessing(args, metadata)
     model = cls(**options)
@@ -86,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         loop["resume"] = True
     if args.no_progress:
         loop["progress"] = False
-    model.fit(args.data, seed=args.seed, workdir=out, **loop)
+    model.fit(args.data, seed=0 if seed is None else seed, workdir=out, **loop)
     model.save(out)
     print(f"trained {args.model} on {n_events} events from {args.data}; model saved to {out}")
     return 0
