@@ -171,10 +171,11 @@ def test_ddim_is_deterministic_and_eta_one_on_all_steps_is_ancestral():
 def test_ancestral_with_exact_predictor_samples_the_data(kind):
     sch = NoiseSchedule(kind, 1000)
     x = sch.ancestral(
-        exact_eps(sch), torch.randn(20_000, 1, generator=gen(5), dtype=torch.float64), gen(6)
+        exact_eps(sch), torch.randn(10_000, 1, generator=gen(5), dtype=torch.float64), gen(6)
     )
-    assert float(x.mean()) == pytest.approx(MU, abs=0.015)
-    assert float(x.std()) == pytest.approx(S, rel=0.02)
+    # standard errors: 0.005 on the mean, 0.7 % on the std
+    assert float(x.mean()) == pytest.approx(MU, abs=0.02)
+    assert float(x.std()) == pytest.approx(S, rel=0.03)
 
 
 def test_clipping_bounds_the_predicted_data():

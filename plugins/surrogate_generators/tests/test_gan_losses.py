@@ -61,8 +61,8 @@ def jsd_unit_gaussians(shift: float) -> float:
 def test_optimal_discriminator_is_the_density_ratio():
     """Minimising the NS discriminator loss gives l*(x) = log p_data/p_g = 1/2 - x, and the
     minimum is log 4 - 2 JSD (Goodfellow et al.'s derivation)."""
-    real, fake = samples(0.0, 40_000, 0), samples(1.0, 40_000, 1)
-    w, b, loss, _ = fit_linear(ns_loss, real, fake)
+    real, fake = samples(0.0, 20_000, 0), samples(1.0, 20_000, 1)
+    w, b, loss, _ = fit_linear(ns_loss, real, fake, steps=300)
     assert w == pytest.approx(-1.0, abs=0.04)
     assert b == pytest.approx(0.5, abs=0.04)
     assert loss == pytest.approx(math.log(4) - 2 * jsd_unit_gaussians(1.0), abs=0.01)
@@ -70,8 +70,8 @@ def test_optimal_discriminator_is_the_density_ratio():
 
 def test_discriminator_outputs_one_half_when_generator_matches_data():
     """p_g = p_data: D* = 1/2 everywhere, mean D on real and fake -> 1/2, loss -> log 4."""
-    real, fake = samples(0.0, 40_000, 2), samples(0.0, 40_000, 3)
-    _, _, loss, lin = fit_linear(ns_loss, real, fake)
+    real, fake = samples(0.0, 20_000, 2), samples(0.0, 20_000, 3)
+    _, _, loss, lin = fit_linear(ns_loss, real, fake, steps=150)
     d_real = float(torch.sigmoid(lin(real)).mean())
     d_fake = float(torch.sigmoid(lin(fake)).mean())
     assert d_real == pytest.approx(0.5, abs=0.01)
@@ -122,13 +122,13 @@ def test_wgan_gp_critic_estimates_wasserstein_distance():
     """Linear critic f = w x + b between N(0,1) and N(1,1): maximising -w - lambda (|w| - 1)^2
     gives w = -(1 + 1/(2 lambda)), so E_data f - E_g f = 1 + 1/(2 lambda) ~ W1 = 1."""
     lam = 10.0
-    real, fake = samples(0.0, 40_000, 6), samples(1.0, 40_000, 7)
+    real, fake = samples(0.0, 20_000, 6), samples(1.0, 20_000, 7)
 
     def loss(lin, r, f):
         gp = gradient_penalty(lambda x: lin(x)[:, 0], r, f)
         return critic_loss_wgan(lin(r)[:, 0], lin(f)[:, 0]) + lam * gp
 
-    w, _, _, lin = fit_linear(loss, real, fake, steps=600, lr=0.02)
+    w, _, _, lin = fit_linear(loss, real, fake, steps=300, lr=0.02)
     assert w == pytest.approx(-(1 + 1 / (2 * lam)), abs=0.02)
     estimate = -float(critic_loss_wgan(lin(real)[:, 0], lin(fake)[:, 0]))
     w1 = stats.wasserstein_distance(real[:, 0].numpy(), fake[:, 0].numpy())
