@@ -120,12 +120,19 @@ def one(simulator: str, options: dict, n: int, workdir: Path) -> dict:
 
 
 def run_one(simulator: str, options: dict, n: int) -> dict:
+    import resource
+
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, str(HERE), "--one", json.dumps([simulator, options, n]), tmp]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if out.returncode != 0:
             raise RuntimeError(f"benchmark run failed:\n{out.stderr[-3000:]}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        # CPU seconds of the whole process (training the baseline included): robust to load
+        result["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return result
 
 
 def recipe_epoch(n: int) -> dict:
@@ -179,12 +186,13 @@ def main() -> None:
     )
     results: dict = {"scaling_n": [], "scaling_features": []}
     print("\n## toy.gmm2d (conditional), gaussian baseline: scaling with n (events per side)")
-    print(f"{'n':>8} {'wall s':>8} {'peak MB':>8}  slowest stages (s)")
+    print(f"{'n':>8} {'wall s':>8} {'cpu s':>7} {'peak MB':>8}  slowest stages (wall s)")
     for n in args.n:
         r = run_one("toy.gmm2d", {"conditional": True}, int(n))
         results["scaling_n"].append({"n": int(n), **r})
         print(
-            f"{int(n):>8} {r['wall_s']:>8.1f} {r['peak_rss_mb']:>8.0f}  {fmt_stages(r['stages'])}"
+            f"{int(n):>8} {r['wall_s']:>8.1f} {r['cpu_s']:>7.1f} {r['peak_rss_mb']:>8.0f}  "
+            f"{fmt_stages(r['stages'])}"
         )
     big = results["scaling_n"][-1]
     print(f"\n## floors (reference vs reference) and model values at n = {big['n']}")
@@ -195,12 +203,16 @@ def main() -> None:
 
     n_d = int(args.dims_n)
     print(f"\n## bench.mixture (d-dimensional), gaussian baseline: scaling with d at n = {n_d}")
-    print(f"{'d':>5} {'features':>8} {'wall s':>8} {'peak MB':>8}  slowest stages (s)")
+    print(
+        f"{'d':>5} {'features':>8} {'wall s':>8} {'cpu s':>7} {'peak MB':>8}  "
+        "slowest stages (wall s)"
+    )
     for d in args.dims:
         r = run_one("bench.mixture", {"dim": d}, n_d)
         results["scaling_features"].append({"dim": d, "n": n_d, **r})
         print(
-            f"{d:>5} {r['n_features']:>8} {r['wall_s']:>8.1f} {r['peak_rss_mb']:>8.0f}  "
+            f"{d:>5} {r['n_features']:>8} {r['wall_s']:>8.1f} {r['cpu_s']:>7.1f} "
+            f"{r['peak_rss_mb']:>8.0f}  "
             f"{fmt_stages(r['stages'])}"
         )
     if args.recipe_epoch:

@@ -73,11 +73,18 @@ class PerObservableMetric(Metric):
             extra = self._details(obs, x, y)
             if extra:
                 details[name] = extra
-        value, groups = summarise(per, {k: reference.observables[k].group for k in per})
-        has_groups = any(reference.observables[k].group for k in per)
+        groups_of = {k: reference.observables[k].group for k in per}
+        value, groups = summarise(per, groups_of)
+        has_groups = any(groups_of.values())
+        # the summary's error: that of the worst group's mean (bootstrap errors combined)
+        worst = max(groups, key=groups.get)
+        members = [k for k in per if (groups_of[k] or k) == worst]
+        error = None
+        if all(k in err for k in members):
+            error = float(np.sqrt(sum(err[k] ** 2 for k in members)) / len(members))
         return MetricResult(
             value,
-            None,
+            error,
             per_observable=per,
             per_observable_error=err,
             groups=groups if has_groups else {},
@@ -190,6 +197,7 @@ class FrechetPhysicsDistance(FeatureMetric):
             num_points=o["num_points"],
             normalise=o["normalise"],
             seed=o["seed"],
+            device=device,
         )
         details["n_features"] = int(x.shape[1])
         return MetricResult(value, err, details=details, ideal=0.0, display_scale=1e3)

@@ -197,7 +197,8 @@ def _metric_table(data: dict[str, Any]) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
-def _bounds_section(checks: list[dict[str, Any]]) -> str:
+def _bounds_section(checks: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> str:
+    scales = {r["name"]: r["model"].get("display_scale", 1.0) for r in metrics}
     if not checks:
         return (
             "<p class='note'>No bounds were set (no <code>--config</code> with "
@@ -205,9 +206,10 @@ def _bounds_section(checks: list[dict[str, Any]]) -> str:
         )
     rows = "".join(
         f"<tr><td>{esc(c['metric'])}{(' / ' + esc(c['observable'])) if c['observable'] else ''}"
+        f"{_scale_label(scales, c)}"
         f"</td><td>{esc(_bound_text(c['conditions']))}</td>"
-        f"<td class='num'>{fmt(c['value'], c['error'])}</td>"
-        f"<td class='num'>{fmt(c['floor'], c['floor_error'])}</td>"
+        f"<td class='num'>{fmt(c['value'], c['error'], _scale(scales, c))}</td>"
+        f"<td class='num'>{fmt(c['floor'], c['floor_error'], _scale(scales, c))}</td>"
         f"<td>{'<span class=ok>✓ pass</span>' if c['passed'] else '<span class=bad>✗ fail</span>'}"
         f"</td><td>{esc(c['message'])}{(' — ' + esc(c['note'])) if c.get('note') else ''}</td></tr>"
         for c in checks
@@ -216,6 +218,16 @@ def _bounds_section(checks: list[dict[str, Any]]) -> str:
         "<table><tr><th>row</th><th>bound</th><th>model</th><th>floor</th><th>result</th>"
         f"<th>detail</th></tr>{rows}</table>"
     )
+
+
+def _scale_label(scales: dict[str, float], check: dict[str, Any]) -> str:
+    scale = _scale(scales, check)
+    return "" if scale == 1.0 else f" (×10^{round(math.log10(scale))})"
+
+
+def _scale(scales: dict[str, float], check: dict[str, Any]) -> float:
+    """Whole-metric values are shown in the metric's display scale (FPD x10^3)."""
+    return scales.get(check["metric"], 1.0) if check["observable"] is None else 1.0
 
 
 def _timing_section(t: dict[str, Any]) -> str:
@@ -233,11 +245,15 @@ def _timing_section(t: dict[str, Any]) -> str:
     hw = t.get("hardware", {})
     rows = row("surrogate", t["surrogate"], t.get("model_device", t["device"]))
     rows += row("reference", t.get("reference"), "cpu")
-    speed = (
-        f"<p><b>speed-up (reference time / surrogate time): {fmt(t['speedup'])}×</b></p>"
-        if t.get("speedup")
-        else ""
-    )
+    speed = ""
+    if t.get("speedup"):
+        x = t["speedup"]
+        words = (
+            f"the surrogate is {fmt(x)}× faster than the reference"
+            if x >= 1
+            else f"the surrogate is {fmt(1 / x)}× slower than the reference"
+        )
+        speed = f"<p><b>speed-up (reference time / surrogate time): {fmt(x)}</b>: {words}.</p>"
     note = f"<p class='note'>{esc(t.get('note'))}</p>" if t.get("note") else ""
     machine = esc(
         f"{hw.get('processor', '?')}, {hw.get('cpu_count', '?')} CPUs, torch "
@@ -313,7 +329,7 @@ row). Lower is better; the ideal value is that of two identical distributions.</
 {_metric_table(data)}
 
 <h2>Pass / fail</h2>
-{_bounds_section(data["bounds"])}
+{_bounds_section(data["bounds"], data["metrics"])}
 
 <h2>Model</h2>
 {_model_section(m)}
