@@ -194,3 +194,16 @@ def test_diffusion_covers_every_mode_of_the_toy_ring_default_training(sampler):
     shares, off = toy_mode_shares(Diffusion(), {}, sampler=sampler)
     assert np.abs(shares - 1 / 8).max() <= 0.03, (np.round(shares, 3), off)
     assert off <= 0.1, off
+
+
+def test_conditional_diffusion_follows_the_condition():
+    """toy.gmm2d with the ring radius as condition (trained on radii drawn in [1, 4]): at
+    r = 1, 2, 3.5 the generated ring has mean radius r and its events sit on the modes of
+    that radius.  Measured (60 epochs, seed 0): mean radius within 2.9 % of r, off-mode
+    0.07-0.12; tolerances 5 % and 0.25."""
+    sim = surrogate.simulator("toy.gmm2d", conditional=True)
+    model = Diffusion().fit(sim.sample(20_000, seed=0), seed=0, epochs=60, ema=None, progress=False)
+    for r in (1.0, 2.0, 3.5):
+        x = model.sample(5000, {"radius": r}, seed=1)["x"]
+        assert np.hypot(*x.T).mean() == pytest.approx(r, rel=0.05)
+        assert (sim.mode_of(x, radius=r) < 0).mean() <= 0.25
