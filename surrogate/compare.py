@@ -371,6 +371,15 @@ def compare(
         raise SurrogateError("compare: give at least one seed")
     if n_train < 10 or n_test < 10:
         raise SurrogateError("compare: n_train and n_test must be at least 10")
+    if (
+        workdir is not None
+        and (Path(workdir) / "runs").is_dir()
+        and any((Path(workdir) / "runs").iterdir())
+    ):
+        raise SurrogateError(
+            f"{workdir} already holds the runs of an earlier comparison: choose another "
+            "directory or remove it"
+        )
     classifier = {**CLASSIFIER_DEFAULTS, **dict(classifier or {})}
     hp_all, opt_all = dict(hyperparameters or {}), dict(train_options or {})
 

@@ -144,6 +144,9 @@ def test_command_line(tmp_path, capsys):
     assert data["settings"]["hyperparameters"]["diffusion"]["steps"] == 20
     assert (out / "runs" / "diffusion" / "seed-0" / "config.json").is_file()
     assert (out / "runs" / "diffusion" / "seed-0" / "training_log.csv").is_file()
+    # a second comparison into the same directory is refused before any training
+    assert main(["compare", "toy.gmm2d", "-o", str(out), "--quiet"]) == 1
+    assert "already holds the runs" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
