@@ -10,9 +10,9 @@ observable or group of a per-observable metric, and one or more conditions::
       - {metric: fpd, max_sigma: 3}                          # within 3 sigma of the floor
       - {metric: wasserstein1, observable: "x[0]", max_excess: 0.02}
 
-Built-in configs, given by name instead of a path: ``quick`` (the small classifier and
-fewer bootstraps: a check in seconds on a CPU) and ``calochallenge`` (the defaults,
-spelled out).
+Built-in configs, given by name instead of a path: ``quick`` (every classifier test with
+the small preset, fewer bootstraps: a check in seconds on a CPU) and ``calochallenge``
+(the defaults, spelled out).
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ CONDITIONS = ("max", "min", "max_ratio", "max_excess", "max_sigma")
 
 BUILTIN: dict[str, dict[str, Any]] = {
     "quick": {
+        "classifier_options": {"preset": "small"},
         "metric_options": {
-            "classifier": {"preset": "small"},
             "separation_power": {"bootstrap": 5},
             "wasserstein1": {"bootstrap": 5},
             "ks": {"bootstrap": 5},
-        }
+        },
     },
-    "calochallenge": {"metric_options": {"classifier": {"preset": "calochallenge"}}},
+    "calochallenge": {"classifier_options": {"preset": "calochallenge"}},
 }
 
 

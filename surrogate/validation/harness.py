@@ -216,6 +216,13 @@ def validate(
         raise ValidationError("no observable set applies to this data")
     selection = metric_selection(cfg)
     metrics: list[Metric] = metrics_for(model.spec, context, selection)
+    cls_opts = cfg.get("classifier_options", {})
+    if cls_opts:
+        from ..metrics.classifier import ClassifierTest
+
+        metrics = [
+            m.configured(**cls_opts) if isinstance(m, ClassifierTest) else m for m in metrics
+        ]
     tweaks = cfg.get("metric_options", {})
     unknown = sorted(set(tweaks) - {m.name for m in metrics})
     if unknown:

@@ -294,7 +294,7 @@ def test_bad_configs(toy_model_dir, tmp_path):
     bad.write_text("bounds: [ {metric: fpd\n")
     with pytest.raises(ConfigError, match="not valid"):
         load_config(bad)
-    assert load_config("quick")["metric_options"]["classifier"]["preset"] == "small"
+    assert load_config("quick")["classifier_options"]["preset"] == "small"
 
 
 def test_output_directory_is_not_clobbered(toy_model_dir, tmp_path):
