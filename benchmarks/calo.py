@@ -286,7 +286,7 @@ def table(results: dict) -> str:
             lines.append(
                 f"| {r['geometry']} | {r['family']} | {r['epochs']} | {r['auc_low']:.3f} | "
                 f"{r['max_sep_power']:.2e} ({r['max_sep_power_feature']}) | "
-                f"{r['fpd_x1e3']:.1f} | {r['showers_per_s']:.0f} | {r['speedup']:.0f} |"
+                f"{r['fpd_x1e3']:.1f} | {r['showers_per_s']:.0f} | {r['speedup']:.2g} |"
             )
     return "\n".join(lines)
 
