@@ -134,7 +134,8 @@ def save_model(model: Surrogate, path: Path) -> Path:
     """Write ``model`` to the directory ``path`` (see the module docstring)."""
     from safetensors.numpy import save_file
 
-    state = {k: np.ascontiguousarray(v) for k, v in model._state().items()}
+    # np.ascontiguousarray would turn 0-d arrays into shape (1,): keep shapes as they are
+    state = {k: np.asarray(v, order="C") for k, v in model._state().items()}
     if path.exists() and not path.is_dir():
         raise CheckpointError(f"{path} exists and is not a directory")
     if path.is_dir() and not (path / CONFIG).is_file():

@@ -124,3 +124,22 @@ def test_refuses_to_overwrite_unrelated_files(model, tmp_path):
     with pytest.raises(CheckpointError, match="README.md exists and is not part of a model"):
         model.save(tmp_path)
     assert (tmp_path / "README.md").read_text() == "my notes"
+
+
+def test_scalar_state_keeps_its_shape(tmp_path):
+    """0-d arrays (fitted scalars such as a transform's bounds) come back 0-d."""
+    from surrogate import Events, EventSpec, Field
+
+    class Scalar(GaussianSurrogate):
+        def _state(self):
+            return {**super()._state(), "scale": np.asarray(2.5)}
+
+        def _load_state(self, state):
+            assert state["scale"].shape == ()
+            self.scale = float(state["scale"])
+            super()._load_state(state)
+
+    spec = EventSpec((Field("x", (2,)),))
+    data = Events({"x": np.random.default_rng(0).normal(size=(50, 2))}, {}, spec)
+    path = Scalar().fit(data).save(tmp_path / "m")
+    assert Scalar.load(path).scale == 2.5
