@@ -10,7 +10,7 @@ rm -rf "$out/model" "$out/validation"
 
 "$bin/surrogate" plugins
 "$bin/surrogate" simulate toy.gmm2d -n 20000 --option conditional=true --seed 1 -o "$out/toy.h5"
-"$bin/surrogate" train flow --data "$out/toy.h5" -o "$out/model" --seed 1 --epochs 15
+"$bin/surrogate" train flow --data "$out/toy.h5" -o "$out/model" --seed 1 --epochs 10 --option hidden=32
 "$bin/surrogate" sample "$out/model" -n 10000 --condition radius=2.5 --seed 2 -o "$out/generated.h5"
 # --config quick: a small classifier for the two-sample test (the CaloChallenge recipe,
 # the default, trains a 2048-wide network for 50 epochs: ~an hour on a CPU).
