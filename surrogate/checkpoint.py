@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import CheckpointError, PluginError
 from .io.atomic import atomic_path, write_text_atomic
+from .jsonutil import to_json
 from .schemas import validate
 from .spec import EventSpec
 
@@ -47,21 +48,6 @@ def _major(version: str) -> str:
     return str(version).split(".")[0]
 
 
-def _jsonable(obj: Any) -> Any:
-    """numpy scalars and arrays in hyper-parameters or metrics become plain JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def model_config(model: Surrogate, weights_sha256: str) -> dict[str, Any]:
     from . import __version__
 
@@ -74,10 +60,10 @@ def model_config(model: Surrogate, weights_sha256: str) -> dict[str, Any]:
         "class": f"{type(model).__module__}:{type(model).__qualname__}",
         "toolkit_version": __version__,
         "density": model.density,
-        "hyperparameters": _jsonable(model.hyperparameters),
+        "hyperparameters": to_json(model.hyperparameters),
         "spec": spec.to_dict(),
-        "provenance": _jsonable(model.provenance),
-        "metrics": _jsonable(model.metrics),
+        "provenance": to_json(model.provenance),
+        "metrics": to_json(model.metrics),
         "weights": {"file": WEIGHTS, "sha256": weights_sha256},
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }

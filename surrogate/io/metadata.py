@@ -10,23 +10,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import EventFileError
+from ..jsonutil import to_json
 from ..schemas import validate
 from ..spec import EventSpec
 
 FORMAT_VERSION = 1
 JSON_KEYS = ("spec", "conditions", "units", "options")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist() if value.size <= 16 else f"<array of {value.size} values>"
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def make_metadata(
@@ -52,9 +41,9 @@ def make_metadata(
         "spec": spec.to_dict(),
         "n_events": 0,
         "seed": None if seed is None else int(seed),
-        "conditions": None if conditions is None else _plain(conditions),
+        "conditions": None if conditions is None else to_json(conditions, max_array=16),
         "units": units,
-        "options": _plain(dict(options or {})),
+        "options": to_json(dict(options or {}), max_array=16),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     check_metadata(meta, "metadata to write")
