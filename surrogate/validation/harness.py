@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SurrogateError
+from ..jsonutil import to_json
 from ..metrics import Sample, flatten, metrics_for, observable_sets_for, resolve_device
 from ..metrics.base import Metric
 from . import groundtruth as gt
@@ -135,12 +136,7 @@ def _model_facts(model: Any, path: Path | None) -> dict[str, Any]:
 
 
 def _plain(obj: Any) -> Any:
-    from ..checkpoint import _jsonable
-
-    out = _jsonable(obj)
-    if isinstance(out, float) and not np.isfinite(out):
-        return None
-    return out
+    return to_json(obj)
 
 
 def validate(
