@@ -59,11 +59,12 @@ from typing import Any
 import numpy as np
 from scipy.special import gammainc
 
-from surrogate import Condition, EventSpec, Field, Simulator
+from surrogate import Simulator
 from surrogate.errors import SpecError
 from surrogate.interfaces import Conditions, Seed, check_n, make_rng
 
 from .geometry import CartesianLayer, Geometry, GeometryError, get_geometry
+from .io import challenge_spec
 from .materials import PARITIES, StackParameters
 
 EM_PARTICLES = ("electron", "positron", "photon")
@@ -300,30 +301,7 @@ class GFlash(Simulator):
         # the sampling term sets the number of spots; with the sampling fluctuations
         # switched off (stochastic=0) the geometry's term still does
         self.spot_sigma = max(stochastic if stochastic > 0 else geo.stochastic_term or 0.11, 0.01)
-        low, high = geo.energy_range
-        self.spec = EventSpec(
-            fields=(
-                Field(
-                    "showers",
-                    (geo.n_voxels,),
-                    "float32",
-                    "MeV",
-                    low=0.0,
-                    description=f"voxel energies, geometry {geo.name} (layer, alpha, r order)",
-                ),
-            ),
-            conditions=(
-                Condition(
-                    "incident_energies",
-                    "MeV",
-                    low,
-                    high,
-                    prior=geo.energy_prior,
-                    description=f"incident {particle} energy",
-                ),
-            ),
-            layout="calochallenge",
-        )
+        self.spec = challenge_spec(geo, particle)
         self._readout = _Readout(geo)
 
     # -- the Simulator interface ----------------------------------------------------------

@@ -37,9 +37,10 @@ from .geometry import CartesianLayer, Geometry, GeometryError, get_geometry
 CLASSIFIER_EVENTS = {"1-photons": 121_000, "1-pions": 120_800, "2": 100_000, "3": 100_000}
 
 
-def challenge_spec(geometry: str | Geometry) -> EventSpec:
+def challenge_spec(geometry: str | Geometry, particle: str | None = None) -> EventSpec:
     """The event spec of showers in ``geometry``: ``showers`` (V,) MeV >= 0 and the
-    condition ``incident_energies`` in MeV over the geometry's valid range."""
+    condition ``incident_energies`` in MeV over the geometry's valid range (``particle``:
+    the one named in the description, default the geometry's)."""
     geo = get_geometry(geometry)
     low, high = geo.energy_range
     return EventSpec(
@@ -60,7 +61,7 @@ def challenge_spec(geometry: str | Geometry) -> EventSpec:
                 low,
                 high,
                 prior=geo.energy_prior,
-                description=f"incident {geo.particle} energy",
+                description=f"incident {particle or geo.particle} energy",
             ),
         ),
         layout="calochallenge",
