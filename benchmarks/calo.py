@@ -9,26 +9,38 @@ Part ``simulator`` (minutes):
 
 Part ``generators`` (the training budget per family and geometry, ``--minutes``):
   on the dataset-1-photons and CaloGAN geometries, each registered generator family is
-  trained on ``calo.gflash`` showers (the simulator's preprocessing chain) for about the
-  budget (one pilot epoch sets the number of epochs), then compared with fresh
-  ``calo.gflash`` showers at the same incident energies:
+  trained on ``calo.gflash`` showers (preprocessing chain ``--chain``, default the
+  simulator's ``logit``) within the budget (a one-epoch pilot, counted in it, sets the
+  number of epochs), saved under ``--workdir``, then compared with fresh ``calo.gflash``
+  showers at the same incident energies:
 
   - the challenge's low-level classifier AUC (``calo.cls_low``; ``--classifier small`` for
     CPU-sized runs, ``calochallenge`` for the recipe);
   - the largest separation power over the high-level features, and the worst group mean
     (``calo.separation_power``; voxel spectrum and per-energy histograms listed apart);
-  - FPD (x10^3) on the high-level features;
-  - sampling speed at batch 10^4 and its ratio to ``calo.gflash`` over the same
-    incident-energy spectrum.
+  - FPD (x10^3) on the high-level features.
+
+  The first row per geometry is the floor: a second, independent ``calo.gflash`` sample
+  scored the same way (what a perfect generator would get at this sample size).
+
+Part ``speed`` (minutes; run it on a quiet machine): sampling speed at batch
+  ``--speed-batch`` (10^4) of ``calo.gflash`` and of every model in ``--workdir``, in one
+  process, over one incident-energy array drawn from the geometry's spectrum, with
+  ``--threads`` torch threads (1 by default: the simulator is single-threaded numpy).
 
 Targets from the issue: AUC < 0.60, every separation power < 2e-3, speed >= 100x.
 
     python benchmarks/calo.py --part simulator
-    python benchmarks/calo.py --part generators --minutes 60 --train-events 100000
-    python benchmarks/calo.py --part generators --minutes 3 --families flow vae --quick
+    OMP_NUM_THREADS=1 python benchmarks/calo.py --part generators --minutes 60 \
+        --train-events 100000 --classifier small --bench-geometries 1-photons
+    python benchmarks/calo.py --part speed
+    python benchmarks/calo.py --part generators --minutes 0.3 --families vae gan --quick \
+        --json /tmp/q.json --workdir /tmp/models
+    python benchmarks/calo.py                      # the tables of what is saved
 
-Results go to ``--json`` (default ``benchmarks/calo-results.json``) and a markdown table
-on stdout.  Timings depend on the machine and its load; the load average is recorded.
+Results are merged into ``--json`` (default ``benchmarks/calo-results.json``) row by row
+(two processes, one per geometry, may share it), and the tables are printed as markdown.
+Timings depend on the machine and its load; the load average is recorded.
 """
 
 from __future__ import annotations
@@ -154,43 +166,88 @@ def _hlf_max(result) -> tuple[str, float]:
     return name, per[name]
 
 
-def train_within(family: str, data, sim, minutes: float, seed: int, options: dict):
-    """Train ``family`` for about ``minutes``: a one-epoch pilot sets the epoch count."""
+def train_within(family: str, data, pre: list, minutes: float, seed: int, options: dict):
+    """Train ``family`` within about ``minutes``, the pilot included: a one-epoch pilot
+    measures an epoch, then a fresh model trains for the epochs that fit in what is left
+    (so its learning-rate schedule runs to its end)."""
     import surrogate
 
-    pre = sim.preprocessing()
     pilot = surrogate.surrogate(family, preprocessing=pre, **options)
     t0 = time.perf_counter()
     pilot.fit(data, seed=seed, epochs=1, progress=False, patience=None)
     per_epoch = time.perf_counter() - t0
-    epochs = max(1, int(minutes * 60 / max(per_epoch, 1e-3)))
-    if epochs == 1:
+    epochs = int((minutes * 60 - per_epoch) / max(per_epoch, 1e-3))
+    if epochs <= 1:
         return pilot, {"epochs": 1, "seconds_per_epoch": per_epoch, "train_seconds": per_epoch}
     model = surrogate.surrogate(family, preprocessing=pre, **options)
     t0 = time.perf_counter()
     model.fit(data, seed=seed, epochs=epochs, progress=False)
+    result = model.training_result
     return model, {
         "epochs": epochs,
+        "epochs_run": getattr(result, "epochs_run", epochs),
+        "best_epoch": getattr(result, "best_epoch", None),
         "seconds_per_epoch": per_epoch,
-        "train_seconds": time.perf_counter() - t0,
+        "train_seconds": per_epoch + time.perf_counter() - t0,
     }
 
 
-def sampling_speed(source, energies: np.ndarray, batch: int = 10_000, seed: int = 5) -> float:
-    """Showers per second generating ``batch`` showers at ``energies`` (one call)."""
-    e = energies[:batch]
+def sampling_speed(source, energies: np.ndarray, seed: int = 5) -> float:
+    """Showers per second generating one shower per entry of ``energies`` in one call
+    (after a small warm-up call)."""
+    source.sample(min(len(energies), 100), {"incident_energies": energies[:100]}, seed=seed)
     t0 = time.perf_counter()
-    source.sample(len(e), {"incident_energies": e}, seed=seed)
-    return len(e) / (time.perf_counter() - t0)
+    source.sample(len(energies), {"incident_energies": energies}, seed=seed)
+    return len(energies) / (time.perf_counter() - t0)
 
 
-def part_generators(args) -> dict:
-    import surrogate
+def compare_to_reference(reference, gen, classifier: str, ctx: dict) -> dict:
+    """The issue's quality figures for ``gen`` against ``reference``."""
     from surrogate.metrics import evaluate
+
+    metrics = {
+        "calo.separation_power": {"voxels": True},
+        "fpd": {},
+        "calo.cls_low": {"preset": classifier},
+    }
+    res = evaluate(reference, gen, metrics, seed=0, context=ctx)
+    name, value = _hlf_max(res["calo.separation_power"])
+    return {
+        "auc_low": res["calo.cls_low.auc"].value,
+        "auc_low_error": res["calo.cls_low.auc"].error,
+        "max_sep_power": value,
+        "max_sep_power_feature": name,
+        "sep_power_worst_group_mean": res["calo.separation_power"].value,
+        "sep_power_voxel": res["calo.separation_power"].per_observable.get("voxel"),
+        "fpd_x1e3": 1e3 * res["fpd"].value,
+        "fpd_error_x1e3": 1e3 * (res["fpd"].error or 0.0),
+    }
+
+
+def save_row(path: Path, section: str, row: dict, key: tuple[str, ...]) -> None:
+    """Merge ``row`` into ``results[section]["rows"]`` of the JSON file at ``path``
+    (replacing the row with the same ``key`` values), written atomically: a benchmark
+    killed later keeps every finished row, and runs for two geometries may share a file."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    rows = results.setdefault(section, {}).setdefault("rows", [])
+    rows[:] = [r for r in rows if tuple(r.get(k) for k in key) != tuple(row[k] for k in key)]
+    rows.append(row)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(results, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def part_generators(args) -> None:
+    """Train each family per geometry, save it under ``--workdir`` and write its quality
+    figures (speed is part ``speed``, timed apart on a quiet machine).  The first row of a
+    geometry is the floor: a second, independent ``calo.gflash`` sample."""
+    import surrogate
+    from surrogate_calo.preprocessing import preprocessing_chain
 
     registry = surrogate.registry.get_registry()
     families = args.families or [f for f in registry.names("surrogate") if f not in ("gaussian",)]
-    out: dict = {"settings": vars(args).copy(), "rows": []}
+    path = Path(args.json)
+    settings = {k: v for k, v in vars(args).items() if k != "json"}
     for geometry in args.bench_geometries:
         sim = surrogate.simulator("calo.gflash", geometry=geometry)
         ctx = {"simulator": "calo.gflash", "simulator_options": sim.options}
@@ -199,52 +256,63 @@ def part_generators(args) -> dict:
         sim_seconds = time.perf_counter() - t0
         reference = sim.sample(args.test_events, seed=2)
         energies = np.asarray(reference["incident_energies"])
-        # the reference's cost over the same spectrum (batch 10^4 or what fits the budget)
-        speed_sim = sampling_speed(sim, np.resize(energies, min(args.speed_batch, 2_000)))
         print(
-            f"{geometry}: {args.train_events} training showers in {sim_seconds:.0f} s; "
-            f"calo.gflash {speed_sim:.0f} showers/s on the test spectrum",
-            flush=True,
+            f"{geometry}: {args.train_events} training showers in {sim_seconds:.0f} s", flush=True
         )
+        floor = sim.sample(len(energies), {"incident_energies": energies}, seed=4)
+        row = {"geometry": geometry, "family": "floor (calo.gflash)", "settings": settings}
+        row.update(compare_to_reference(reference, floor, args.classifier, ctx))
+        save_row(path, "generators", row, ("geometry", "family"))
+        print(json.dumps(row, default=str), flush=True)
         for family in families:
-            row = {"geometry": geometry, "family": family}
+            row = {"geometry": geometry, "family": family, "settings": settings}
             try:
                 opts = dict(args.family_options.get(family, {}))
-                model, info = train_within(family, train, sim, args.minutes, 1, opts)
+                row["options"] = opts
+                pre = preprocessing_chain(geometry, args.chain)
+                model, info = train_within(family, train, pre, args.minutes, 1, opts)
                 row.update(info)
+                model.save(Path(args.workdir) / f"{geometry}-{family}")
                 gen = model.sample(len(energies), {"incident_energies": energies}, seed=3)
-                metrics = {
-                    "calo.separation_power": {"voxels": True},
-                    "fpd": {},
-                    "calo.cls_low": {"preset": args.classifier},
-                }
-                res = evaluate(reference, gen, metrics, seed=0, context=ctx)
-                name, value = _hlf_max(res["calo.separation_power"])
-                row.update(
-                    {
-                        "auc_low": res["calo.cls_low.auc"].value,
-                        "auc_low_error": res["calo.cls_low.auc"].error,
-                        "max_sep_power": value,
-                        "max_sep_power_feature": name,
-                        "sep_power_worst_group_mean": res["calo.separation_power"].value,
-                        "sep_power_voxel": res["calo.separation_power"].per_observable.get("voxel"),
-                        "fpd_x1e3": 1e3 * res["fpd"].value,
-                        "fpd_error_x1e3": 1e3 * (res["fpd"].error or 0.0),
-                    }
-                )
-                speed = sampling_speed(model, np.resize(energies, args.speed_batch))
-                row.update(
-                    {
-                        "showers_per_s": speed,
-                        "gflash_showers_per_s": speed_sim,
-                        "speedup": speed / speed_sim,
-                    }
-                )
+                row.update(compare_to_reference(reference, gen, args.classifier, ctx))
             except Exception as exc:  # one family's failure must not lose the others
                 row["error"] = f"{type(exc).__name__}: {exc}"
-            out["rows"].append(row)
+            save_row(path, "generators", row, ("geometry", "family"))
+            print(json.dumps(row, default=str), flush=True)
+
+
+def part_speed(args) -> None:
+    """Sampling speed at batch ``--speed-batch`` of ``calo.gflash`` and of every model
+    saved under ``--workdir``, in one process, over one incident-energy array per geometry
+    (drawn from the geometry's spectrum), with ``--threads`` torch threads."""
+    import torch
+
+    import surrogate
+
+    torch.set_num_threads(args.threads)
+    path = Path(args.json)
+    for geometry in args.bench_geometries:
+        sim = surrogate.simulator("calo.gflash", geometry=geometry)
+        conds = sim.spec.resolve_conditions(args.speed_batch, None, np.random.default_rng(2))
+        energies = np.asarray(conds["incident_energies"])
+        ref = sampling_speed(sim, energies)
+        print(f"{geometry}: calo.gflash {ref:.0f} showers/s", flush=True)
+        for folder in sorted(Path(args.workdir).glob(f"{geometry}-*")):
+            model = surrogate.load(folder)
+            speed = sampling_speed(model, energies)
+            row = {
+                "geometry": geometry,
+                "family": folder.name[len(geometry) + 1 :],
+                "batch": args.speed_batch,
+                "threads": args.threads,
+                "device": "cpu",
+                "showers_per_s": speed,
+                "gflash_showers_per_s": ref,
+                "speedup": speed / ref,
+                "load_average": os.getloadavg(),
+            }
+            save_row(path, "speed", row, ("geometry", "family"))
             print(json.dumps(row), flush=True)
-    return out
 
 
 def table(results: dict) -> str:
@@ -273,27 +341,38 @@ def table(results: dict) -> str:
             )
     gen = results.get("generators")
     if gen:
+        speed = {(r["geometry"], r["family"]): r for r in results.get("speed", {}).get("rows", [])}
         lines += [
             "",
-            "| geometry | family | epochs | AUC (low) | max sep. power (feature) | FPD x1e3 | "
-            "showers/s @1e4 | x calo.gflash |",
-            "|---|---|---|---|---|---|---|---|",
+            "| geometry | family | train min | epochs | AUC (low) | max sep. power (feature) | "
+            "FPD x1e3 | showers/s @1e4 | x calo.gflash |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in gen["rows"]:
             if "error" in r:
                 lines.append(f"| {r['geometry']} | {r['family']} | failed: {r['error'][:80]} |")
                 continue
+            s = speed.get((r["geometry"], r["family"]))
+            minutes = f"{r['train_seconds'] / 60:.1f}" if "train_seconds" in r else "-"
             lines.append(
-                f"| {r['geometry']} | {r['family']} | {r['epochs']} | {r['auc_low']:.3f} | "
+                f"| {r['geometry']} | {r['family']} | {minutes} | {r.get('epochs', '-')} | "
+                f"{r['auc_low']:.3f} ± {r['auc_low_error'] or 0:.3f} | "
                 f"{r['max_sep_power']:.2e} ({r['max_sep_power_feature']}) | "
-                f"{r['fpd_x1e3']:.1f} | {r['showers_per_s']:.0f} | {r['speedup']:.2g} |"
+                f"{r['fpd_x1e3']:.2f} ± {r['fpd_error_x1e3']:.2f} | "
+                + (f"{s['showers_per_s']:.0f} | {s['speedup']:.3g} |" if s else "- | - |")
+            )
+        refs = {r["geometry"]: r for r in results.get("speed", {}).get("rows", [])}
+        for geo, r in refs.items():
+            lines.append(
+                f"\n{geo}: calo.gflash {r['gflash_showers_per_s']:.0f} showers/s at batch "
+                f"{r['batch']}, {r['threads']} thread(s), {r['device']}"
             )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--part", choices=("simulator", "generators", "all"), default="simulator")
+    p.add_argument("--part", choices=("simulator", "generators", "speed", "table"), default="table")
     p.add_argument("--json", default=str(Path(__file__).with_name("calo-results.json")))
     p.add_argument("--geometries", nargs="+", default=["3", "2", "1-photons", "calogan"])
     p.add_argument("--budget", type=float, default=3.0, help="seconds per speed point")
@@ -303,6 +382,15 @@ def main(argv=None) -> int:
     p.add_argument("--train-events", type=int, default=100_000)
     p.add_argument("--test-events", type=int, default=30_000)
     p.add_argument("--speed-batch", type=int, default=10_000)
+    p.add_argument("--threads", type=int, default=1, help="torch threads for part speed")
+    p.add_argument(
+        "--workdir",
+        default=str(Path(__file__).with_name("calo-models")),
+        help="where part generators saves its models and part speed loads them",
+    )
+    p.add_argument(
+        "--chain", default="logit", help="the calo preprocessing chain: logit, log or layers"
+    )
     p.add_argument("--classifier", default="calochallenge", choices=("calochallenge", "small"))
     p.add_argument(
         "--family-options", type=json.loads, default={}, help='JSON, e.g. {"flow": {"hidden": 256}}'
@@ -312,15 +400,18 @@ def main(argv=None) -> int:
     if args.quick:
         args.train_events, args.test_events, args.classifier = 5_000, 3_000, "small"
         args.speed_batch = min(args.speed_batch, 2_000)
-    results: dict = {"machine": machine()}
     path = Path(args.json)
-    if path.exists():
-        results = {**json.loads(path.read_text()), "machine": machine()}
-    if args.part in ("simulator", "all"):
-        results["simulator"] = part_simulator(args)
-    if args.part in ("generators", "all"):
-        results["generators"] = part_generators(args)
-    path.write_text(json.dumps(results, indent=2, default=str))
+    if args.part == "simulator":
+        results = json.loads(path.read_text()) if path.exists() else {}
+        results.update({"machine": machine(), "simulator": part_simulator(args)})
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(results, indent=2, default=str))
+        os.replace(tmp, path)
+    elif args.part == "generators":
+        part_generators(args)
+    elif args.part == "speed":
+        part_speed(args)
+    results = json.loads(path.read_text()) if path.exists() else {}
     print(table(results))
     return 0
 

@@ -190,7 +190,14 @@ def _state_to_cpu(state: Any) -> Any:
 
 
 class EMA:
-    """Exponential moving average of every floating-point parameter and buffer."""
+    """Exponential moving average of every floating-point parameter and buffer.
+
+    The decay warms up: update ``t`` (counted from 0) uses ``min(decay, (1 + t) / (10 + t))``
+    (the ``num_updates`` rule of TensorFlow's ``ExponentialMovingAverage``).  Without it
+    the average starts at the initial weights and forgets them only after ~1/(1 - decay)
+    steps, so a short run (a few thousand steps at decay 0.999) ended with weights close
+    to their random initialisation.
+    """
 
     def __init__(self, networks: Mapping[str, torch.nn.Module], decay: float) -> None:
         self.decay = float(decay)
@@ -200,13 +207,19 @@ class EMA:
             for name, net in networks.items()
         }
 
+    def decay_at(self, step: int) -> float:
+        """The decay used by the update at (0-based) ``step``."""
+        return min(self.decay, (1 + step) / (10 + step))
+
     @torch.no_grad()
-    def update(self) -> None:
+    def update(self, step: int) -> None:
+        """Average in the live weights after optimiser step ``step`` (0-based)."""
+        weight = 1 - self.decay_at(step)
         for name, net in self.networks.items():
             shadow = self.shadow[name]
             for k, v in net.state_dict().items():
                 if v.dtype.is_floating_point:
-                    shadow[k].lerp_(v.detach(), 1 - self.decay)
+                    shadow[k].lerp_(v.detach(), weight)
                 else:
                     shadow[k].copy_(v)
 
@@ -471,7 +484,7 @@ class Trainer:
             for k, v in losses.items():
                 logged[prefix + k] = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
         if self.ema is not None:
-            self.ema.update()
+            self.ema.update(ctx.global_step)
         return logged
 
     @torch.no_grad()

@@ -205,3 +205,29 @@ def test_event_stream_respects_the_memory_budget(data):
     assert not stream.in_memory and stream.window_events == 32
     roomy = EventStream(data, lambda ev: (ev["x"],), batch_size=32, seed=0)
     assert roomy.in_memory and roomy.window_events == 262_144
+
+
+def test_ema_warm_up_forgets_the_initial_weights():
+    """With live weights held at w after initial w0, the average after t updates is
+    w + (w0 - w) * prod_i min(decay, (1 + i) / (10 + i)); at decay 0.999 and t = 100 the
+    initial weight's share is ~1e-9 (it would be 0.999**100 = 0.90 without the warm-up)."""
+    import math
+
+    import torch
+
+    from surrogate.training.loop import EMA
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(5.0)  # w0
+    ema = EMA({"net": net}, decay=0.999)
+    with torch.no_grad():
+        net.weight.fill_(2.0)  # w
+    for step in range(100):
+        ema.update(step)
+    share = math.prod(min(0.999, (1 + i) / (10 + i)) for i in range(100))
+    assert share < 1e-8
+    got = float(ema.shadow["net"]["weight"])
+    assert got == pytest.approx(2.0 + 3.0 * share, rel=1e-6)
+    # late in a run the configured decay rules
+    assert ema.decay_at(10**6) == 0.999
