@@ -59,18 +59,13 @@ __all__ = [
 
 def _check_options(kind: str, name: str, factory: Any, options: dict[str, Any]) -> None:
     """Refuse options the factory does not take, naming them (rather than a TypeError)."""
-    from .errors import suggest
+    from .errors import check_known
 
     params = inspect.signature(factory).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     allowed = [k for k, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
-    for key in options:
-        if key not in allowed:
-            raise PluginError(
-                f"{kind} {name!r}: unknown option {key!r}"
-                + (suggest(key, allowed) or f" (options: {', '.join(allowed) or 'none'})")
-            )
+    check_known(options, allowed, f"{kind} {name!r}", error=PluginError)
 
 
 def simulator(name: str, **options: Any) -> Simulator:

@@ -39,6 +39,7 @@ import numpy as np
 from .errors import SurrogateError
 from .events import Events
 from .interfaces import Simulator, Surrogate
+from .jsonutil import to_json
 
 DEFAULT_FAMILIES = ("vae", "gan", "flow", "diffusion")
 BASELINE = "gaussian"
@@ -69,7 +70,7 @@ class Run:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _plain(v) for k, v in self.__dict__.items()}
+        return {k: to_json(v) for k, v in self.__dict__.items()}
 
 
 @dataclass
@@ -123,10 +124,10 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         return {
             "simulator": self.simulator,
-            "settings": _plain(self.settings),
-            "reference": _plain(self.reference),
+            "settings": to_json(self.settings),
+            "reference": to_json(self.reference),
             "families": {
-                fam: {"summary": _plain(self.summary(fam)), "runs": [r.to_dict() for r in runs]}
+                fam: {"summary": to_json(self.summary(fam)), "runs": [r.to_dict() for r in runs]}
                 for fam, runs in self.runs.items()
             },
         }
@@ -539,15 +540,3 @@ def _fmt_rate(rate: float | None) -> str:
     if rate is None:
         return "-"
     return f"{rate:.3g}" if rate < 1e3 else f"{rate:.3e}".replace("e+0", "e").replace("e+", "e")
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

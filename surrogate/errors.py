@@ -41,3 +41,27 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+def check_known(
+    given: Iterable[str],
+    known: Iterable[str],
+    what: str,
+    *,
+    noun: str = "option",
+    error: type[Exception] = SurrogateError,
+) -> None:
+    """Raise ``error("{what}: unknown {noun} 'x' (did you mean 'y'?)")`` for the first name
+    in ``given`` not in ``known``; with nothing close, the message lists what is known.
+
+    One place for the check every option-taking object makes (models, metrics, plugin
+    factories, preprocessing steps, conditions), so the messages read alike.
+    """
+    known = sorted(known)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        name = unknown[0]
+        raise error(
+            f"{what}: unknown {noun} {name!r}"
+            + (suggest(name, known) or f" ({noun}s: {', '.join(known) or 'none'})")
+        )

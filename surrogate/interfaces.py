@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from .errors import SpecError, SurrogateError, suggest
+from .errors import SpecError, SurrogateError, check_known
 from .events import Events
 from .spec import EventSpec
 
@@ -95,15 +95,7 @@ class Surrogate(ABC):
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, spec: EventSpec | None = None, **hyperparameters: Any) -> None:
-        unknown = sorted(set(hyperparameters) - set(self.defaults))
-        if unknown:
-            raise SurrogateError(
-                f"model {self.name!r}: unknown option {unknown[0]!r}"
-                + (
-                    suggest(unknown[0], self.defaults)
-                    or f" (options: {', '.join(sorted(self.defaults)) or 'none'})"
-                )
-            )
+        check_known(hyperparameters, self.defaults, f"model {self.name!r}")
         self.hyperparameters: dict[str, Any] = {**self.defaults, **hyperparameters}
         self.spec: EventSpec | None = spec
         self.provenance: dict[str, Any] = {}

@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import SpecError, suggest
+from .errors import SpecError, check_known, suggest
 from .spec import EventSpec
 
 Fields = dict[str, np.ndarray]
@@ -59,12 +59,7 @@ class Step:
     def __init__(self, config: Mapping[str, Any], spec: EventSpec, index: int) -> None:
         self.where = f"preprocessing step {index} ({self.type})"
         allowed = {"type", "field", "fields", *self.params}
-        unknown = sorted(set(config) - allowed)
-        if unknown:
-            raise SpecError(
-                f"{self.where}: unknown key {unknown[0]!r}"
-                + (suggest(unknown[0], allowed) or f" (keys: {', '.join(sorted(allowed))})")
-            )
+        check_known(config, allowed, self.where, noun="key", error=SpecError)
         self.config = dict(config)
         self.options = {**self.params, **{k: v for k, v in config.items() if k in self.params}}
         if "field" in config and "fields" in config:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SpecError, suggest
+from .errors import SpecError, check_known, suggest
 
 LAYOUTS = ("default", "calochallenge")
 PRIORS = ("uniform", "loguniform")
@@ -218,11 +218,7 @@ class EventSpec:
         Checks presence, per-event shape, dtype kind (a float field refuses strings or
         complex numbers), finiteness and the physical bounds.
         """
-        unknown = sorted(set(fields) - set(self.field_names))
-        if unknown:
-            raise SpecError(
-                f"{what}: unknown field {unknown[0]!r}{suggest(unknown[0], self.field_names)}"
-            )
+        check_known(fields, self.field_names, what, noun="field", error=SpecError)
         out: dict[str, np.ndarray] = {}
         n: int | None = None
         for f in self.fields:
@@ -251,15 +247,7 @@ class EventSpec:
         self, conditions: Mapping[str, Any], n: int, *, what: str = "conditions"
     ) -> dict[str, np.ndarray]:
         """Return every condition as a float64 array of length ``n``; scalars are broadcast."""
-        unknown = sorted(set(conditions) - set(self.condition_names))
-        if unknown:
-            raise SpecError(
-                f"{what}: unknown condition {unknown[0]!r}"
-                + (
-                    suggest(unknown[0], self.condition_names)
-                    or f" (this spec takes {', '.join(self.condition_names) or 'no conditions'})"
-                )
-            )
+        check_known(conditions, self.condition_names, what, noun="condition", error=SpecError)
         out: dict[str, np.ndarray] = {}
         for c in self.conditions:
             if c.name not in conditions:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from surrogate.errors import SurrogateError, suggest
+from surrogate.errors import SurrogateError, check_known, suggest
 
 from .materials import MaterialError, Stack, StackParameters
 
@@ -440,9 +440,8 @@ def _depth(spec: Any, layer_ids: Sequence[int], stack: Stack, where: str) -> dic
     if unit not in ("mm", "X0"):
         raise GeometryError(f"{where}: depth unit must be 'mm' or 'X0', not {unit!r}")
     scale = stack.parameters().x0 if unit == "X0" else 1.0
-    unknown = sorted(set(spec) - {"unit", "front", "thickness", "layers"})
-    if unknown:
-        raise GeometryError(f"{where}: depth: unknown key {unknown[0]!r}")
+    depth_keys = ("unit", "front", "thickness", "layers")
+    check_known(spec, depth_keys, f"{where}: depth", noun="key", error=GeometryError)
     if "layers" in spec:
         layers = spec["layers"]
         if not isinstance(layers, Mapping):
@@ -515,11 +514,7 @@ def geometry_from_dict(
     """
     if not isinstance(data, Mapping):
         raise GeometryError(f"{where}: a detector description must be a mapping")
-    unknown = sorted(set(data) - GEOMETRY_KEYS)
-    if unknown:
-        raise GeometryError(
-            f"{where}: unknown key {unknown[0]!r}" + (suggest(unknown[0], GEOMETRY_KEYS) or "")
-        )
+    check_known(data, GEOMETRY_KEYS, where, noun="key", error=GeometryError)
     for key in ("name", "stack", "depth", "energy_range_mev"):
         if key not in data:
             raise GeometryError(f"{where}: missing {key!r}")

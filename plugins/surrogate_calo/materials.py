@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from surrogate.errors import SurrogateError
+from surrogate.errors import SurrogateError, check_known
 
 E_S_HOMOGENEOUS = 21.0  # MeV
 E_S_SAMPLING = 21.2  # MeV
@@ -290,9 +290,7 @@ class Stack:
         "absorber": {"material": "W", "thickness_mm": 1.4}}`` (absorber optional)."""
         if not isinstance(data, Mapping) or "active" not in data:
             raise MaterialError("stack needs an 'active' entry (and 'absorber' if sampling)")
-        unknown = sorted(set(data) - {"active", "absorber"})
-        if unknown:
-            raise MaterialError(f"stack: unknown key {unknown[0]!r} (keys: active, absorber)")
+        check_known(data, ("active", "absorber"), "stack", noun="key", error=MaterialError)
 
         def layer(key: str) -> tuple[Material, float]:
             entry = data[key]

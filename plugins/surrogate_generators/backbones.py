@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from surrogate.errors import SurrogateError, suggest
+from surrogate.errors import SurrogateError, check_known, suggest
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -135,10 +135,10 @@ def make_backbone(
     cls = BACKBONES[name]
     params = inspect.signature(cls.__init__).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(options) - set(params))
-        if unknown:
-            raise SurrogateError(
-                f"backbone {name!r}: unknown option {unknown[0]!r}"
-                + (suggest(unknown[0], params) or "")
-            )
+        known = [
+            k
+            for k in params
+            if k not in ("self", "in_features", "out_features", "context_features")
+        ]
+        check_known(options, known, f"backbone {name!r}")
     return cls(int(in_features), int(out_features), int(context_features), **options)

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..errors import SurrogateError, suggest
+from ..errors import SurrogateError, check_known, suggest
+from ..jsonutil import to_json
 
 if TYPE_CHECKING:
     from ..events import Events
@@ -249,7 +250,7 @@ class MetricResult:
             "per_observable": {k: _num(v) for k, v in self.per_observable.items()},
             "per_observable_error": {k: _num(v) for k, v in self.per_observable_error.items()},
             "groups": {k: _num(v) for k, v in self.groups.items()},
-            "details": _plain(self.details),
+            "details": to_json(self.details),
             "ideal": self.ideal,
             "higher_is_better": self.higher_is_better,
             "display_scale": self.display_scale,
@@ -261,18 +262,6 @@ def _num(x: float | None) -> float | None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, (np.generic, float)):
-        return _num(float(obj)) if isinstance(obj, (np.floating, float)) else obj.item()
-    return obj
 
 
 def summarise(
@@ -311,15 +300,8 @@ class Metric:
     results: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(self.defaults))
-        if unknown:
-            raise MetricError(
-                f"metric {self.name or type(self).__name__!r}: unknown option {unknown[0]!r}"
-                + (
-                    suggest(unknown[0], self.defaults)
-                    or f" (options: {', '.join(sorted(self.defaults)) or 'none'})"
-                )
-            )
+        what = f"metric {self.name or type(self).__name__!r}"
+        check_known(options, self.defaults, what, error=MetricError)
         self.options: dict[str, Any] = {**copy.deepcopy(self.defaults), **options}
 
     def configured(self, **options: Any) -> Metric:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import TrainingError, suggest
+from ..errors import TrainingError, check_known
 
 #: Every option the loop takes, with its default.  Families may override defaults through
 #: ``TorchSurrogate.train_defaults``; ``fit(**options)`` overrides both.
@@ -64,12 +64,7 @@ def resolve_options(
     options: Mapping[str, Any], family_defaults: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Defaults, then the family's defaults, then ``options``; unknown names are refused."""
-    unknown = sorted(set(options) - set(TRAIN_DEFAULTS))
-    if unknown:
-        raise TrainingError(
-            f"unknown training option {unknown[0]!r}"
-            + (suggest(unknown[0], TRAIN_DEFAULTS) or f" (options: {', '.join(TRAIN_DEFAULTS)})")
-        )
+    check_known(options, TRAIN_DEFAULTS, "training", error=TrainingError)
     out = {**TRAIN_DEFAULTS, **(family_defaults or {})}
     out.update({k: v for k, v in options.items()})
     for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints", "warmup_steps"):

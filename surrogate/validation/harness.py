@@ -119,10 +119,10 @@ def _model_facts(model: Any, path: Path | None) -> dict[str, Any]:
         "plugin": model.name,
         "plugin_version": str(model.version),
         "density": model.density,
-        "hyperparameters": _plain(model.hyperparameters),
-        "provenance": _plain(model.provenance),
+        "hyperparameters": to_json(model.hyperparameters),
+        "provenance": to_json(model.provenance),
         "spec": model.spec.to_dict(),
-        "training_metrics": _plain(model.metrics),
+        "training_metrics": to_json(model.metrics),
     }
     if path is not None:
         try:
@@ -133,10 +133,6 @@ def _model_facts(model: Any, path: Path | None) -> dict[str, Any]:
         except SurrogateError:
             pass
     return facts
-
-
-def _plain(obj: Any) -> Any:
-    return to_json(obj)
 
 
 def validate(
@@ -280,7 +276,7 @@ def validate(
                     "metric": m.name,
                     "description": m.summary(),
                     "inputs": m.inputs,
-                    "options": _plain(m.options),
+                    "options": to_json(m.options),
                     "model": model_rows[row],
                     "floor": floor_rows[row],
                     "seconds": seconds,
@@ -334,7 +330,7 @@ def validate(
             "device": dev,
             "batch_size": batch_size,
             "observable_sets": [type(s).__name__ if not s.name else s.name for s in sets],
-            "config": _plain(cfg),
+            "config": to_json(cfg),
         },
         "observables": [
             {
