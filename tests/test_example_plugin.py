@@ -79,6 +79,35 @@ def test_listed_and_usable_from_the_cli(installed, tmp_path):
     assert 0.95 < events["layers"].sum(1).mean() / 50 < 1.0
 
 
+def test_new_geometry_for_calo_gflash(installed, tmp_path):
+    """A detector file plus ``gflash_for`` is a new calo.gflash simulator: 196 voxels, and
+    the sampling resolution the file declares (10%/sqrt(E/GeV): 2.24% at 20 GeV)."""
+    listing = cli(installed, "plugins", cwd=tmp_path)
+    assert "example.shashlik" in listing.stdout
+    run = cli(
+        installed,
+        "simulate",
+        "example.shashlik",
+        "-n",
+        "2000",
+        "-o",
+        "s.h5",
+        "--condition",
+        "incident_energies=20000",
+        "--seed",
+        "1",
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    showers = read_events(tmp_path / "s.h5")["showers"]
+    assert showers.shape == (2000, 196)
+    response = showers.sum(1) / 20000.0
+    # 24 X0 and +-5 R_M contain all but ~1% at 20 GeV
+    assert 0.98 < response.mean() < 1.0
+    # the standard error of a standard deviation from 2000 showers is 1.6%
+    assert response.std() == pytest.approx(0.10 / 20**0.5, rel=0.08)
+
+
 def test_disabling_autoload_hides_it(installed, tmp_path):
     env_run = subprocess.run(
         [sys.executable, "-m", "surrogate.cli", "plugins"],
