@@ -160,18 +160,12 @@ class ShowerObservables(ObservableSet):
 
 
 # -- separation power -------------------------------------------------------------------------
-class CaloSeparationPower(Metric):
-    description = (
-        "CaloChallenge separation powers (hist-chi): E_tot/E_inc, E_layer, EC/W in eta, phi, "
-        "r, sparsity, voxel spectrum (and ds1 per-E_inc E_tot/E_inc) with the challenge's "
-        "binnings; summary: worst group mean"
-    )
-    inputs = "observables"
-    defaults = {"bootstrap": 0, "voxels": True, "per_energy": True, "geometry": None}
+class _GeometryBound:
+    """A metric that needs the calorimeter's geometry: :meth:`bind` finds it from the event
+    spec or the run's context (or the ``geometry`` option), and declines other data."""
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.geometry: Geometry | None = None
+    geometry: Geometry | None = None
+    options: dict[str, Any]
 
     def bind(self, spec, context):
         ctx = dict(context or {})
@@ -185,9 +179,19 @@ class CaloSeparationPower(Metric):
         return new
 
     def configured(self, **options):
-        new = super().configured(**options)
+        new = super().configured(**options)  # type: ignore[misc]
         new.geometry = self.geometry
         return new
+
+
+class CaloSeparationPower(_GeometryBound, Metric):
+    description = (
+        "CaloChallenge separation powers (hist-chi): E_tot/E_inc, E_layer, EC/W in eta, phi, "
+        "r, sparsity, voxel spectrum (and ds1 per-E_inc E_tot/E_inc) with the challenge's "
+        "binnings; summary: worst group mean"
+    )
+    inputs = "observables"
+    defaults = {"bootstrap": 0, "voxels": True, "per_energy": True, "geometry": None}
 
     def compute(self, reference, generated, *, seed=0, device="cpu"):
         ref_ev = _events(reference, "calo.separation_power")
@@ -340,7 +344,7 @@ def _voxel_separation(ref: np.ndarray, gen: np.ndarray, geo: Geometry) -> float:
 
 
 # -- classifiers ------------------------------------------------------------------------------
-class _CaloClassifier(ClassifierTest):
+class _CaloClassifier(_GeometryBound, ClassifierTest):
     """The challenge's DNN classifier on calorimeter inputs (see module docstring)."""
 
     input_kind = "low"
@@ -352,26 +356,6 @@ class _CaloClassifier(ClassifierTest):
         "split": None,
         "geometry": None,
     }
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.geometry: Geometry | None = None
-
-    def bind(self, spec, context):
-        ctx = dict(context or {})
-        if self.options.get("geometry"):
-            ctx["simulator_options"] = {"geometry": self.options["geometry"]}
-        geo = geometry_for(spec, ctx)
-        if geo is None:
-            return None
-        new = self.configured()
-        new.geometry = geo
-        return new
-
-    def configured(self, **options):
-        new = super().configured(**options)
-        new.geometry = self.geometry
-        return new
 
     def _split(self) -> list[float]:
         if self.options.get("split") is not None:

@@ -169,6 +169,11 @@ class FeatureMetric(Metric):
             )
         return x, y
 
+    def _function_options(self) -> dict[str, Any]:
+        """The options passed on to the metric's function (all but the feature set's
+        name): the option names are the function's keyword arguments."""
+        return {k: v for k, v in self.options.items() if k != "features"}
+
 
 class FrechetPhysicsDistance(FeatureMetric):
     description = (
@@ -187,18 +192,7 @@ class FrechetPhysicsDistance(FeatureMetric):
 
     def compute(self, reference, generated, *, seed=0, device="cpu"):
         x, y = self._pair(reference, generated)
-        o = self.options
-        value, err, details = F.fpd(
-            x,
-            y,
-            min_samples=o["min_samples"],
-            max_samples=o["max_samples"],
-            num_batches=o["num_batches"],
-            num_points=o["num_points"],
-            normalise=o["normalise"],
-            seed=o["seed"],
-            device=device,
-        )
+        value, err, details = F.fpd(x, y, **self._function_options(), device=device)
         details["n_features"] = int(x.shape[1])
         return MetricResult(value, err, details=details, ideal=0.0, display_scale=1e3)
 
@@ -220,17 +214,7 @@ class KernelPhysicsDistance(FeatureMetric):
 
     def compute(self, reference, generated, *, seed=0, device="cpu"):
         x, y = self._pair(reference, generated)
-        o = self.options
-        value, err, details = F.kpd(
-            x,
-            y,
-            num_batches=o["num_batches"],
-            batch_size=o["batch_size"],
-            degree=o["degree"],
-            normalise=o["normalise"],
-            seed=o["seed"],
-            device=device,
-        )
+        value, err, details = F.kpd(x, y, **self._function_options(), device=device)
         return MetricResult(value, err, details=details, ideal=0.0, display_scale=1e3)
 
 
@@ -249,14 +233,5 @@ class MaximumMeanDiscrepancy(FeatureMetric):
 
     def compute(self, reference, generated, *, seed=0, device="cpu"):
         x, y = self._pair(reference, generated)
-        o = self.options
-        value, err, details = F.mmd(
-            x,
-            y,
-            num_batches=o["num_batches"],
-            batch_size=o["batch_size"],
-            bandwidth=o["bandwidth"],
-            seed=o["seed"],
-            device=device,
-        )
+        value, err, details = F.mmd(x, y, **self._function_options(), device=device)
         return MetricResult(value, err, details=details, ideal=0.0)
