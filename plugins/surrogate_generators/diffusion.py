@@ -5,6 +5,22 @@ The forward process is the closed-form ``q(x_t | x_0)`` of a linear or cosine sc
 the noised event and an embedding of the step (sinusoidal features of t/T through a small
 MLP) and of the conditions (a small MLP), and is trained with Ho et al.'s ``L_simple``.
 
+``prediction="v"`` parameterises the noise through the network's output F as
+``eps = sqrt(1 - ab_t) x_t + sqrt(ab_t) F`` (F is the "velocity" v of Salimans & Ho,
+arXiv:2202.00512), with F starting at zero.  The first term is the optimal noise
+prediction for standardised (unit-variance Gaussian) data, so an untrained model already
+denoises like the best linear one, and the network learns only the rest; the implied
+clean event ``x0 = sqrt(ab_t) x_t - sqrt(1 - ab_t) F`` has no division by ``sqrt(ab_t)``,
+which at high noise amplified prediction errors without bound.  With ``prediction="eps"``
+the network outputs the noise itself (Ho et al.); it must then carry the identity
+``x_t -> eps`` through its hidden layers, which a network narrower than the event cannot
+(a 504-voxel calorimeter shower through 256 hidden units stayed above the linear
+predictor's loss, and its samples blew up to E_tot = 5 E_inc; with ``v``, 10 epochs gave
+E_tot/E_inc 1.03 and the right sparsity).  But where the network is wide enough, ``eps``
+learns faster: on the 2-D toy ring (128 hidden units) ``eps`` reached an L_simple of 0.36
+in 3000 steps while ``v`` stayed at the linear predictor's 0.51.  The default ``auto``
+takes ``eps`` when ``hidden >= `` the event size and ``v`` otherwise.
+
 Sampling (``sample(n, conditions, seed=..., sampler=..., steps=..., eta=...)``):
 
 ``sampler="ddim"``       DDIM on ``steps`` of the T steps, chosen at sampling time
@@ -43,6 +59,7 @@ from .base import Batch, TorchSurrogate
 from .schedules import SCHEDULES, VARIANCES, NoiseSchedule
 
 SAMPLERS = ("ddim", "ancestral")
+PREDICTIONS = ("v", "eps")
 
 
 def sinusoidal_embedding(u: torch.Tensor, dim: int) -> torch.Tensor:
@@ -88,7 +105,8 @@ class NoisePredictor(nn.Module):
 
 class Diffusion(TorchSurrogate):
     name = "diffusion"
-    version = "1.0"
+    #: 2.0: the network's output means v by default (1.x checkpoints predicted eps)
+    version = "2.0"
     density = "bound"
     defaults: ClassVar[dict[str, Any]] = {
         **TorchSurrogate.defaults,
@@ -101,6 +119,7 @@ class Diffusion(TorchSurrogate):
         "sampling_steps": 50,  # DDIM steps (a sampling-time choice)
         "eta": 0.0,  # DDIM stochasticity (0: deterministic)
         "clip": 0.1,  # x0 clipping margin, in units of the training range; None: off
+        "prediction": "auto",  # auto | v | eps: the network's output (module docstring)
     }
     train_defaults: ClassVar[dict[str, Any]] = {
         "epochs": 200,
@@ -144,15 +163,29 @@ class Diffusion(TorchSurrogate):
             )
         schedule = self.schedule
         self._check_sampler(hp["sampler"], hp["sampling_steps"], hp["eta"])
+        if hp["prediction"] not in (*PREDICTIONS, "auto"):
+            raise SurrogateError(
+                f"diffusion: prediction must be auto, v or eps, not {hp['prediction']!r}"
+            )
         embed = int(hp["embed"])
         context = embed * (2 if self.c_dim else 1)
         extra = {"norm": bool(hp["layer_norm"])} if hp["backbone"] == "mlp" else {}
-        body = self.backbone(self.x_dim, self.x_dim, context, **extra)
+        zero = self.prediction == "v"  # start at the optimal linear denoiser
+        body = self.backbone(self.x_dim, self.x_dim, context, zero_init=zero, **extra)
         return {
             "eps": NoisePredictor(
                 body, schedule.steps, self.x_dim, self.c_dim, embed, hp["activation"]
             )
         }
+
+    @property
+    def prediction(self) -> str:
+        """``v`` or ``eps``; ``auto`` is ``eps`` when the backbone is at least as wide as
+        the event (it can carry ``x_t`` through), else ``v``."""
+        hp = self.hyperparameters
+        if hp["prediction"] != "auto":
+            return hp["prediction"]
+        return "eps" if int(hp["hidden"]) >= self.x_dim else "v"
 
     def _check_sampler(self, sampler: Any, steps: Any, eta: Any) -> None:
         if sampler not in SAMPLERS:
@@ -170,7 +203,11 @@ class Diffusion(TorchSurrogate):
     def eps(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """The noise prediction ``eps_theta(x_t, t, c)`` in model space."""
         assert self.nets is not None
-        return self.nets["eps"](x, t, c)
+        out = self.nets["eps"](x, t, c)
+        if self.prediction == "eps":
+            return out
+        ab = self.schedule.alpha_bar.to(x.device)[t].to(x.dtype).unsqueeze(1)
+        return (1 - ab).sqrt() * x + ab.sqrt() * out
 
     def _eps_fn(self, c: torch.Tensor):
         return lambda x, t: self.eps(x, t, c)

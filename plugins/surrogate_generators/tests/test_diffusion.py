@@ -207,3 +207,58 @@ def test_conditional_diffusion_follows_the_condition():
         x = model.sample(5000, {"radius": r}, seed=1)["x"]
         assert np.hypot(*x.T).mean() == pytest.approx(r, rel=0.05)
         assert (sim.mode_of(x, radius=r) < 0).mean() <= 0.25
+
+
+# -- the v parameterisation ---------------------------------------------------------------
+def test_v_prediction_starts_at_the_optimal_linear_denoiser():
+    """With F = 0 (its zero-initialised start) the v-parameterised model predicts
+    eps = sqrt(1 - ab_t) x_t, the exact E[eps | x_t] for unit Gaussian data, and the
+    clean event sqrt(ab_t) x_t (bounded: no division by sqrt(ab_t))."""
+    data = surrogate.simulator("toy.gmm2d").sample(300, seed=0)
+    model = Diffusion(**{**SMALL, "prediction": "v"}).fit(data, seed=0, **{**QUICK, "lr": 0.0})
+    x = torch.randn(64, 2)
+    t = torch.arange(0, 64) % model.schedule.steps
+    c = torch.zeros(64, 0)
+    ab = model.schedule.alpha_bar[t].float().unsqueeze(1)
+    with torch.no_grad():
+        eps = model.eps(x, t, c)
+    torch.testing.assert_close(eps, (1 - ab).sqrt() * x)
+    # float32 cancellation in x_t - sqrt(1 - ab) eps at ab ~ 1e-5: a few 1e-5 absolute
+    x0 = model.schedule.predict_x0(x, t, eps)
+    torch.testing.assert_close(x0, ab.sqrt() * x, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_prediction_follows_the_network_width():
+    assert (
+        Diffusion(**SMALL)
+        .fit(surrogate.simulator("toy.gmm2d").sample(300, seed=0), seed=0, **QUICK)
+        .prediction
+        == "eps"
+    )  # 32 hidden units carry a 2-D event
+    wide = EventSpec(fields=(Field("v", (40,)),))
+    data = Events({"v": np.random.default_rng(0).standard_normal((300, 40))}, spec=wide)
+    assert Diffusion(**SMALL).fit(data, seed=0, **QUICK).prediction == "v"  # 32 < 40
+    with pytest.raises(SurrogateError, match="prediction must be auto, v or eps"):
+        Diffusion(**{**SMALL, "prediction": "x0"}).fit(data, seed=0, **QUICK)
+
+
+def test_narrow_v_model_learns_a_wide_correlated_gaussian():
+    """48 correlated dimensions (x_i = a_i z + b_i u_i) through a 16-unit network, 8
+    epochs.  The v model's per-dimension spreads come out right: measured (seed 0) within
+    1.04-1.14 of the truth, tolerance 1.35 (an eps model of the same width: 4-5x).
+    The correlation is learned more slowly: the spread of sum_i x_i (a shower's total
+    energy, by analogy) was 0.68 of the truth after 8 epochs and 0.83 after 30, so it is
+    checked loosely (> 0.5)."""
+    rng = np.random.default_rng(0)
+    d, n = 48, 20_000
+    a, b = rng.uniform(0.5, 1.5, d), rng.uniform(0.2, 0.6, d)
+    raw = a * rng.standard_normal((n, 1)) + b * rng.standard_normal((n, d))
+    spec = EventSpec(fields=(Field("v", (d,)),))
+    model = Diffusion(hidden=16, blocks=2, embed=16, steps=200, sampling_steps=50)
+    model.fit(Events({"v": raw}, spec=spec), seed=0, epochs=8, ema=None, progress=False)
+    assert model.prediction == "v"
+    x = model.sample(20_000, seed=1)["v"].astype(np.float64)
+    ratio = x.std(0) / np.sqrt(a**2 + b**2)
+    assert np.all((ratio > 1 / 1.35) & (ratio < 1.35)), ratio
+    total_sd = np.sqrt(a.sum() ** 2 + (b**2).sum())
+    assert 0.5 < x.sum(1).std() / total_sd < 1.2
