@@ -25,7 +25,8 @@ Part ``generators`` (the training budget per family and geometry, ``--minutes``)
 
 Part ``speed`` (minutes; run it on a quiet machine): sampling speed at batch
   ``--speed-batch`` (10^4) of ``calo.gflash`` and of every model in ``--workdir``, in one
-  process, over one incident-energy array drawn from the geometry's spectrum, with
+  process, over one incident-energy array drawn from the dataset's spectrum (what
+  ``calo.gflash`` samples without conditions: dataset 1's discrete energies), with
   ``--threads`` torch threads (1 by default: the simulator is single-threaded numpy).
 
 Targets from the issue: AUC < 0.60, every separation power < 2e-3, speed >= 100x.
@@ -271,14 +272,16 @@ def part_generators(args) -> None:
         save_row(path, "generators", row, ("geometry", "family"))
         print(json.dumps(row, default=str), flush=True)
         for family in families:
-            row = {"geometry": geometry, "family": family, "settings": settings}
+            # a model on another chain is its own row (and model folder): "vae+layers"
+            label = family if args.chain == "logit" else f"{family}+{args.chain}"
+            row = {"geometry": geometry, "family": label, "settings": settings}
             try:
                 opts = dict(args.family_options.get(family, {}))
                 row["options"] = opts
                 pre = preprocessing_chain(geometry, args.chain)
                 model, info = train_within(family, train, pre, args.minutes, 1, opts)
                 row.update(info)
-                model.save(Path(args.workdir) / f"{geometry}-{family}")
+                model.save(Path(args.workdir) / f"{geometry}-{label}")
                 gen = model.sample(len(energies), {"incident_energies": energies}, seed=3)
                 row.update(compare_to_reference(reference, gen, args.classifier, ctx))
             except Exception as exc:  # one family's failure must not lose the others
@@ -299,8 +302,7 @@ def part_speed(args) -> None:
     path = Path(args.json)
     for geometry in args.bench_geometries:
         sim = surrogate.simulator("calo.gflash", geometry=geometry)
-        conds = sim.spec.resolve_conditions(args.speed_batch, None, np.random.default_rng(2))
-        energies = np.asarray(conds["incident_energies"])
+        energies = sim.draw_energies(args.speed_batch, np.random.default_rng(2))
         ref = sampling_speed(sim, energies)
         print(f"{geometry}: calo.gflash {ref:.0f} showers/s", flush=True)
         for folder in sorted(Path(args.workdir).glob(f"{geometry}-*")):
@@ -350,18 +352,22 @@ def table(results: dict) -> str:
         speed = {(r["geometry"], r["family"]): r for r in results.get("speed", {}).get("rows", [])}
         lines += [
             "",
-            "| geometry | family | train min | epochs | AUC (low) | max sep. power (feature) | "
-            "FPD x1e3 | showers/s @1e4 | x calo.gflash |",
+            "| geometry | family | train min | epochs run/planned | AUC (low) | "
+            "max sep. power (feature) | FPD x1e3 | showers/s @1e4 | x calo.gflash |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in gen["rows"]:
+        rows = sorted(
+            gen["rows"], key=lambda r: (r["geometry"], "floor" not in r["family"], r["family"])
+        )
+        for r in rows:
             if "error" in r:
                 lines.append(f"| {r['geometry']} | {r['family']} | failed: {r['error'][:80]} |")
                 continue
             s = speed.get((r["geometry"], r["family"]))
             minutes = f"{r['train_seconds'] / 60:.1f}" if "train_seconds" in r else "-"
+            epochs = f"{r['epochs_run']}/{r['epochs']}" if "epochs_run" in r else "-"
             lines.append(
-                f"| {r['geometry']} | {r['family']} | {minutes} | {r.get('epochs', '-')} | "
+                f"| {r['geometry']} | {r['family']} | {minutes} | {epochs} | "
                 f"{r['auc_low']:.3f} ± {r['auc_low_error'] or 0:.3f} | "
                 f"{r['max_sep_power']:.2e} ({r['max_sep_power_feature']}) | "
                 f"{r['fpd_x1e3']:.2f} ± {r['fpd_error_x1e3']:.2f} | "

@@ -311,11 +311,18 @@ class GFlash(Simulator):
         n = check_n(n)
         rng = make_rng(seed)
         if conditions is None and self.energies == "discrete":
-            values, weights = self.geometry.discrete_energies
-            conditions = {"incident_energies": rng.choice(values, size=n, p=weights)}
+            conditions = {"incident_energies": self.draw_energies(n, rng)}
         elif conditions is not None:
             self._check_range(conditions)
         return super().sample(n, conditions, seed=rng)
+
+    def draw_energies(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` incident energies (MeV) from the spectrum ``sample`` uses without
+        conditions: the geometry's discrete set (dataset 1) or the condition's prior."""
+        if self.energies == "discrete":
+            values, weights = self.geometry.discrete_energies
+            return rng.choice(values, size=n, p=weights)
+        return self.spec.resolve_conditions(n, None, rng)["incident_energies"]
 
     def _check_range(self, conditions: Mapping[str, Any]) -> None:
         if "incident_energies" not in conditions:

@@ -261,6 +261,12 @@ def test_ds1_draws_the_challenge_energies():
     assert set(np.unique(ev["incident_energies"])) <= {2.0**k for k in range(8, 23)}
     ev = gflash(geometry="1-photons", energies="prior").sample(5, seed=12)
     assert not set(np.unique(ev["incident_energies"])) <= {2.0**k for k in range(8, 23)}
+    # the spectrum on its own (for timing or generating at the dataset's energies)
+    e = gflash(geometry="1-photons").draw_energies(20_000, np.random.default_rng(0))
+    assert set(np.unique(e)) <= {2.0**k for k in range(8, 23)}
+    assert np.mean(e == 2.0**8) == pytest.approx(10 / 121, abs=0.006)  # 10k of 121k showers
+    e = gflash(geometry="calogan").draw_energies(1000, np.random.default_rng(0))
+    assert 1e3 <= e.min() and e.max() <= 1e5 and len(np.unique(e)) == 1000
 
 
 def test_chunking_keeps_memory_bounded_and_energy():
