@@ -10,12 +10,15 @@ on generation, so a model trained on ``calo.gflash`` output generates showers in
     voxel / E_inc, ``log(x + 1e-7)``, per-voxel standardisation.
 ``layers`` (CaloFlow, arXiv:2106.05285 / 2110.11377: layer energies are modelled
     explicitly, the shapes as energy-normalised voxels)
-    the step ``calo.layer_fractions`` replaces, in every layer, the first voxel by the
-    layer energy over E_inc and the other voxels by their fraction of the layer energy;
-    then logit (alpha = 1e-6) and per-voxel standardisation.  The transform keeps the
-    shape (V values per shower) and is exactly invertible: the first voxel is recovered as
-    the layer energy minus the others (clipped at 0 by the field's bound when a generator
-    overshoots).
+    the step ``calo.layer_fractions`` replaces, in every layer, the anchor voxel (the one
+    nearest the shower axis: the first r bin of a polar layer, a centre cell of a
+    Cartesian one) by the layer energy over E_inc and the other voxels by their fraction
+    of the layer energy; then logit (alpha = 1e-6) and per-voxel standardisation.  The
+    transform keeps the shape (V values per shower) and is exactly invertible: the anchor
+    is recovered as the layer energy minus the others, so a generated layer keeps its
+    generated energy unless the others overshoot it (the anchor is then clipped at 0 by
+    the field's bound; the axis voxel, which holds most of a layer's energy, is the one
+    least likely to be).
 
 All steps report their Jacobian, so flows' ``log_prob`` is in the units of raw MeV.
 """
@@ -39,7 +42,7 @@ LOGIT_HIGH = 3.0
 
 @register_step
 class LayerFractions(Step):
-    """Per layer: first voxel -> E_layer / E_inc, others -> voxel / (E_layer + eps)."""
+    """Per layer: anchor voxel -> E_layer / E_inc, others -> voxel / (E_layer + eps)."""
 
     type = "calo.layer_fractions"
     params: ClassVar[dict[str, Any]] = {
@@ -67,6 +70,9 @@ class LayerFractions(Step):
         if self.options["condition"] not in spec.condition_names:
             raise SpecError(f"{self.where}: unknown condition {self.options['condition']!r}")
         self.slices = [geo.layer_slice(i) for i in geo.relevant_layers]
+        r = geo.coordinates["r"]
+        #: per layer, the voxel nearest the axis (the first of equals)
+        self.anchors = [sl.start + int(np.argmin(r[sl])) for sl in self.slices]
         self.eps = float(self.options["eps"])
         if not self.eps > 0:
             raise SpecError(f"{self.where}: eps must be > 0")
@@ -79,11 +85,11 @@ class LayerFractions(Step):
         e_inc = self._e_inc(conds)
         y = np.empty_like(x)
         logdet = np.zeros(len(x))
-        for sl in self.slices:
+        for sl, anchor in zip(self.slices, self.anchors, strict=True):
             block = x[:, sl]
             e_layer = block.sum(axis=1, keepdims=True)
             y[:, sl] = block / (e_layer + self.eps)
-            y[:, sl.start] = e_layer[:, 0] / e_inc[:, 0]
+            y[:, anchor] = e_layer[:, 0] / e_inc[:, 0]
             k = sl.stop - sl.start
             logdet -= (k - 1) * np.log(e_layer[:, 0] + self.eps) + np.log(e_inc[:, 0])
         return y, logdet
@@ -92,11 +98,11 @@ class LayerFractions(Step):
         y = np.asarray(y, dtype=np.float64)
         e_inc = self._e_inc(conds)
         x = np.empty_like(y)
-        for sl in self.slices:
-            e_layer = y[:, sl.start : sl.start + 1] * e_inc
-            others = y[:, sl.start + 1 : sl.stop] * (e_layer + self.eps)
-            x[:, sl.start + 1 : sl.stop] = others
-            x[:, sl.start] = e_layer[:, 0] - others.sum(axis=1)
+        for sl, anchor in zip(self.slices, self.anchors, strict=True):
+            e_layer = y[:, anchor : anchor + 1] * e_inc
+            x[:, sl] = y[:, sl] * (e_layer + self.eps)
+            x[:, anchor] = 0.0
+            x[:, anchor] = e_layer[:, 0] - x[:, sl].sum(axis=1)
         return x
 
 
