@@ -105,7 +105,8 @@ class NoisePredictor(nn.Module):
 
 class Diffusion(TorchSurrogate):
     name = "diffusion"
-    #: 2.0: the network's output means v by default (1.x checkpoints predicted eps)
+    #: 2.0: the network may output v (``prediction="auto"`` picks it for events wider than
+    #: the network); 1.x checkpoints always meant eps, so they are refused, not misread
     version = "2.0"
     density = "bound"
     defaults: ClassVar[dict[str, Any]] = {
