@@ -101,7 +101,7 @@ class LayerFractions(Step):
         for sl, anchor in zip(self.slices, self.anchors, strict=True):
             e_layer = y[:, anchor : anchor + 1] * e_inc
             x[:, sl] = y[:, sl] * (e_layer + self.eps)
-            x[:, anchor] = 0.0
+            x[:, anchor] = 0.0  # so that the sum below is over the others
             x[:, anchor] = e_layer[:, 0] - x[:, sl].sum(axis=1)
         return x
 
