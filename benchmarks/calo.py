@@ -274,6 +274,7 @@ def part_generators(args) -> None:
         for family in families:
             # a model on another chain is its own row (and model folder): "vae+layers"
             label = family if args.chain == "logit" else f"{family}+{args.chain}"
+            label += f"+{args.tag}" if args.tag else ""
             row = {"geometry": geometry, "family": label, "settings": settings}
             try:
                 opts = dict(args.family_options.get(family, {}))
@@ -403,6 +404,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--chain", default="logit", help="the calo preprocessing chain: logit, log or layers"
     )
+    p.add_argument("--tag", default="", help='appended to the rows\' family: "flow+affine"')
     p.add_argument("--classifier", default="calochallenge", choices=("calochallenge", "small"))
     p.add_argument(
         "--family-options", type=json.loads, default={}, help='JSON, e.g. {"flow": {"hidden": 256}}'
