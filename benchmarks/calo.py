@@ -41,7 +41,9 @@ Targets from the issue: AUC < 0.60, every separation power < 2e-3, speed >= 100x
 
 Results are merged into ``--json`` (default ``benchmarks/calo-results.json``) row by row
 (two processes, one per geometry, may share it), and the tables are printed as markdown.
-Timings depend on the machine and its load; the load average is recorded.
+Timings depend on the machine and its load; the load average is recorded.  A generator
+run imports the model families lazily, after tens of minutes: run it from a copy of the
+tree (``git worktree add``) if you edit the source meanwhile.
 """
 
 from __future__ import annotations
