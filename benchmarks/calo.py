@@ -52,28 +52,17 @@ import argparse
 import gc
 import json
 import os
-import platform
 import resource
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from machine_info import machine  # benchmarks/ is the script's folder
+
+from surrogate.io.atomic import write_text_atomic
 
 ENERGIES_GEV = [1, 3, 10, 30, 100, 300, 1000]
-
-
-def machine() -> dict:
-    import torch
-
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average": os.getloadavg(),
-    }
 
 
 # -- part 1: the reference simulator ------------------------------------------------------------
@@ -241,9 +230,7 @@ def save_row(path: Path, section: str, row: dict, key: tuple[str, ...]) -> None:
     rows = results.setdefault(section, {}).setdefault("rows", [])
     rows[:] = [r for r in rows if tuple(r.get(k) for k in key) != tuple(row[k] for k in key)]
     rows.append(row)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(results, indent=2, default=str))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(results, indent=2, default=str))
 
 
 def part_generators(args) -> None:
@@ -420,9 +407,7 @@ def main(argv=None) -> int:
     if args.part == "simulator":
         results = json.loads(path.read_text()) if path.exists() else {}
         results.update({"machine": machine(), "simulator": part_simulator(args)})
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(results, indent=2, default=str))
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(results, indent=2, default=str))
     elif args.part == "generators":
         part_generators(args)
     elif args.part == "speed":

@@ -205,3 +205,28 @@ def surrogate_checks(make_trained: Callable[[], Surrogate], n: int = 64) -> list
         ("log_prob_contract", log_prob_contract),
         ("wrong_spec_refused", wrong_spec_refused),
     ]
+
+
+def toy_mode_coverage(
+    model: Surrogate,
+    fit_options: dict | None = None,
+    *,
+    n_train: int = 20_000,
+    n_samples: int = 20_000,
+    **sample_options,
+) -> tuple[np.ndarray, float]:
+    """Train ``model`` on ``toy.gmm2d`` (seed 0) and return ``(shares, off_mode)`` of
+    ``n_samples`` generated events (seed 1): each mode's share of the on-mode events and
+    the fraction off every mode, as :func:`surrogate.compare.mode_shares` counts them.
+
+    The mode-coverage check a generator family's tests make (1/8 per mode is perfect).
+    """
+    from . import simulator
+    from .compare import mode_shares
+
+    sim = simulator("toy.gmm2d")
+    model.fit(sim.sample(n_train, seed=0), seed=0, progress=False, **(fit_options or {}))
+    result = mode_shares(sim, model.sample(n_samples, seed=1, **sample_options))
+    assert result is not None  # toy.gmm2d labels its modes
+    shares, off = result
+    return np.asarray(shares), off

@@ -16,7 +16,7 @@ import surrogate
 from surrogate import EventSpec, Field
 from surrogate.errors import SpecError, SurrogateError
 from surrogate.events import Events
-from surrogate.testing import surrogate_checks
+from surrogate.testing import surrogate_checks, toy_mode_coverage
 from surrogate_generators.diffusion import Diffusion
 
 SMALL = {"hidden": 32, "blocks": 1, "embed": 16, "steps": 50, "sampling_steps": 10}
@@ -163,22 +163,13 @@ def test_bad_hyperparameters_are_refused():
 # tolerance is model error after the stated budget, measured over seeds 0-2.
 
 
-def toy_mode_shares(model, fit_options, n_train=20_000, n_samples=20_000, **sample_kw):
-    """(share of each mode over on-mode events, off-mode fraction) after training."""
-    sim = surrogate.simulator("toy.gmm2d")
-    model.fit(sim.sample(n_train, seed=0), seed=0, progress=False, **fit_options)
-    modes = sim.mode_of(model.sample(n_samples, seed=1, **sample_kw)["x"])
-    on = modes >= 0
-    return np.bincount(modes[on], minlength=sim.n_modes) / on.sum(), 1 - on.mean()
-
-
 def test_diffusion_covers_every_mode_of_the_toy_ring():
     """A short budget (60 epochs of 35 batches of 512, ~20 s of CPU), default DDIM sampler
     (50 steps).  Measured over training seeds 0-2: worst |share - 1/8| 0.020, 0.028, 0.034,
     off-mode 0.078-0.121.  Tolerance 0.06 and off-mode <= 0.2, about 1.8x the worst seen; a
     dropped or doubled mode is 0.125 off, so either fails."""
     # no EMA for so short a run: the average would still hold ~12 % of the initial weights
-    shares, off = toy_mode_shares(Diffusion(), {"epochs": 60, "ema": None})
+    shares, off = toy_mode_coverage(Diffusion(), {"epochs": 60, "ema": None})
     assert np.abs(shares - 1 / 8).max() <= 0.06, (np.round(shares, 3), off)
     assert off <= 0.2, off
 
@@ -191,7 +182,7 @@ def test_diffusion_covers_every_mode_of_the_toy_ring_default_training(sampler):
     0.0056, off-mode 0.026.  The deterministic sampler weighs the modes less evenly than
     the ancestral one (its errors are not corrected by fresh noise).  Tolerance 0.03 and
     off-mode <= 0.1, twice the worst seen."""
-    shares, off = toy_mode_shares(Diffusion(), {}, sampler=sampler)
+    shares, off = toy_mode_coverage(Diffusion(), {}, sampler=sampler)
     assert np.abs(shares - 1 / 8).max() <= 0.03, (np.round(shares, 3), off)
     assert off <= 0.1, off
 

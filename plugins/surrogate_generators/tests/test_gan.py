@@ -16,7 +16,7 @@ import surrogate
 from surrogate import EventSpec, Field
 from surrogate.errors import SurrogateError, TrainingError
 from surrogate.events import Events
-from surrogate.testing import surrogate_checks
+from surrogate.testing import surrogate_checks, toy_mode_coverage
 from surrogate_generators.gan import GAN, energy_distance
 from surrogate_generators.gan_losses import r1_penalty
 
@@ -179,15 +179,6 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_p
 # >= 10^4 on-mode events, plus the training sample), 4 sd = 0.016.  See the tolerances below.
 
 
-def toy_mode_shares(model, fit_options, n_train=20_000, n_samples=20_000, **sample_kw):
-    """(share of each mode over on-mode events, off-mode fraction) after training."""
-    sim = surrogate.simulator("toy.gmm2d")
-    model.fit(sim.sample(n_train, seed=0), seed=0, progress=False, **fit_options)
-    modes = sim.mode_of(model.sample(n_samples, seed=1, **sample_kw)["x"])
-    on = modes >= 0
-    return np.bincount(modes[on], minlength=sim.n_modes) / on.sum(), 1 - on.mean()
-
-
 @pytest.mark.slow
 def test_gan_covers_every_mode_of_the_toy_ring():
     """Default hyper-parameters and training (100 epochs, R1, EMA; ~100 s of CPU).
@@ -195,7 +186,7 @@ def test_gan_covers_every_mode_of_the_toy_ring():
     0.068 and 0.076.  Tolerance 0.03 (a dropped or doubled mode is 0.125 off) and off-mode
     <= 0.15, about twice the worst off-mode seen; the share tolerance is set by the other
     families' (a GAN run that oscillates can trade a few percent between modes)."""
-    shares, off = toy_mode_shares(GAN(), {})
+    shares, off = toy_mode_coverage(GAN(), {})
     assert np.abs(shares - 1 / 8).max() <= 0.03, (np.round(shares, 3), off)
     assert off <= 0.15, off
 

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 import surrogate
+from surrogate.testing import toy_mode_coverage
 
 N_TRAIN = 20_000
 N_SAMPLES = 20_000
@@ -66,19 +67,10 @@ SLOW_CASES = {
 }
 
 
-def mode_shares(family, hp, opts):
-    sim = surrogate.simulator("toy.gmm2d")
-    data = sim.sample(N_TRAIN, seed=0)
-    model = surrogate.surrogate(family, **hp).fit(data, seed=0, progress=False, **opts)
-    modes = sim.mode_of(model.sample(N_SAMPLES, seed=1)["x"])
-    on = modes >= 0
-    shares = np.bincount(modes[on], minlength=sim.n_modes) / on.sum()
-    return shares, 1 - on.mean()
-
-
 def _check(family, cases):
     hp, opts, tol, max_off = cases[family]
-    shares, off = mode_shares(family, hp, opts)
+    model = surrogate.surrogate(family, **hp)
+    shares, off = toy_mode_coverage(model, opts, n_train=N_TRAIN, n_samples=N_SAMPLES)
     worst = np.abs(shares - 1 / 8).max()
     assert worst <= tol, f"{family}: shares {np.round(shares, 3)} (off-mode {off:.3f})"
     assert off <= max_off, f"{family}: off-mode fraction {off:.3f} > {max_off}"
