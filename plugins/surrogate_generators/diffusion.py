@@ -56,7 +56,7 @@ from surrogate.events import Events
 
 from .backbones import make_activation
 from .base import Batch, TorchSurrogate
-from .schedules import SCHEDULES, VARIANCES, NoiseSchedule
+from .schedules import SCHEDULES, VARIANCES, NoiseSchedule, _gather
 
 SAMPLERS = ("ddim", "ancestral")
 PREDICTIONS = ("v", "eps")
@@ -207,7 +207,7 @@ class Diffusion(TorchSurrogate):
         out = self.nets["eps"](x, t, c)
         if self.prediction == "eps":
             return out
-        ab = self.schedule.alpha_bar.to(x.device)[t].to(x.dtype).unsqueeze(1)
+        ab = _gather(self.schedule.alpha_bar, t, x)
         return (1 - ab).sqrt() * x + ab.sqrt() * out
 
     def _eps_fn(self, c: torch.Tensor):
