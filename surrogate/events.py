@@ -108,5 +108,6 @@ class Events:
 
     def flat(self) -> np.ndarray:
         """All fields flattened and concatenated per event: ``(n, sum of field sizes)``."""
-        names = self.spec.field_names if self.spec else tuple(self.fields)
-        return np.concatenate([self.fields[k].reshape(len(self), -1) for k in names], axis=1)
+        if self.spec is not None:
+            return self.spec.flatten(self.fields)
+        return np.concatenate([v.reshape(len(self), -1) for v in self.fields.values()], axis=1)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import SpecError, SurrogateError, check_known
 from .events import Events
+from .settings import as_dict, build, field_defaults
 from .spec import EventSpec
 
 Seed = int | np.random.SeedSequence | None
@@ -92,10 +93,25 @@ class Surrogate(ABC):
     name: ClassVar[str] = ""
     version: ClassVar[str] = "0"
     density: ClassVar[Literal["exact", "bound", "none"]] = "none"
+    #: The hyper-parameters as a frozen dataclass (see :mod:`surrogate.settings`): declared
+    #: once with their defaults, checked once when the model is built, written to
+    #: ``config.json`` as they are.  ``None``: the family takes no hyper-parameters.
+    settings_class: ClassVar[type | None] = None
+    #: Every hyper-parameter with its default (derived from ``settings_class``).
     defaults: ClassVar[dict[str, Any]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.settings_class is not None:
+            cls.defaults = field_defaults(cls.settings_class)
+
     def __init__(self, spec: EventSpec | None = None, **hyperparameters: Any) -> None:
-        check_known(hyperparameters, self.defaults, f"model {self.name!r}")
+        where = f"model {self.name!r}"
+        if self.settings_class is not None:
+            self.settings: Any = build(self.settings_class, hyperparameters, where=where)
+            hyperparameters = as_dict(self.settings)
+        else:
+            check_known(hyperparameters, self.defaults, where)
         self.hyperparameters: dict[str, Any] = {**self.defaults, **hyperparameters}
         self.spec: EventSpec | None = spec
         self.provenance: dict[str, Any] = {}

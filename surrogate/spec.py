@@ -279,11 +279,60 @@ class EventSpec:
             return {c.name: c.draw(n, rng) for c in self.conditions}
         return self.check_conditions(conditions, n)
 
+    # -- flat vectors -------------------------------------------------------------------
+    @property
+    def event_size(self) -> int:
+        """Scalars per event over all fields: the width of :meth:`flatten`'s output."""
+        return sum(f.size for f in self.fields)
+
+    def flatten(self, fields: Mapping[str, Any]) -> np.ndarray:
+        """The fields of ``n`` events as one ``(n, event_size)`` matrix, in spec order.
+
+        The one flattening every model and metric uses, so a vector's columns mean the
+        same thing everywhere; :meth:`unflatten` inverts it.
+        """
+        first = np.asarray(fields[self.fields[0].name])
+        n = len(first)
+        return np.concatenate(
+            [np.asarray(fields[f.name]).reshape(n, -1) for f in self.fields], axis=1
+        )
+
+    def unflatten(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """Split an ``(n, event_size)`` matrix back into fields of the spec's shapes."""
+        if flat.ndim != 2 or flat.shape[1] != self.event_size:
+            raise SpecError(
+                f"expected a flat matrix (n, {self.event_size}), got shape {flat.shape}"
+            )
+        out, offset, n = {}, 0, len(flat)
+        for f in self.fields:
+            out[f.name] = flat[:, offset : offset + f.size].reshape(n, *f.shape)
+            offset += f.size
+        return out
+
+    def difference(self, other: EventSpec) -> list[str]:
+        """What differs between two specs, one line per field or condition ("" if none)."""
+        lines = []
+        mine = {f.name: f.shape for f in self.fields}
+        theirs = {f.name: f.shape for f in other.fields}
+        for name in sorted(mine.keys() | theirs.keys()):
+            a, b = mine.get(name), theirs.get(name)
+            if a != b:
+                lines.append(f"field {name!r}: {_shape_or_absent(a)} vs {_shape_or_absent(b)}")
+        if self.condition_names != other.condition_names:
+            lines.append(
+                f"conditions: {list(self.condition_names)} vs {list(other.condition_names)}"
+            )
+        return lines
+
     def compatible_with(self, other: EventSpec) -> bool:
         """Same fields (names, shapes) and conditions: events of one fit the other."""
         return [(f.name, f.shape) for f in self.fields] == [
             (f.name, f.shape) for f in other.fields
         ] and self.condition_names == other.condition_names
+
+
+def _shape_or_absent(shape: tuple[int, ...] | None) -> str:
+    return "absent" if shape is None else f"shape {shape}"
 
 
 def _check_values(
