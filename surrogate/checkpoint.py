@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import CheckpointError, PluginError
+from ._version import __version__
+from .errors import CheckpointError
 from .io.atomic import atomic_path, write_text_atomic
 from .jsonutil import to_json
 from .schemas import validate
@@ -49,8 +50,6 @@ def _major(version: str) -> str:
 
 
 def model_config(model: Surrogate, weights_sha256: str) -> dict[str, Any]:
-    from . import __version__
-
     spec = model._require_spec()
     return {
         "format": FORMAT,
@@ -173,25 +172,19 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def load_model(path: Path, expected: type[Surrogate] | None = None) -> Surrogate:
-    """Load a model directory; ``expected`` (a subclass) refuses other plugins' checkpoints."""
+def load_model(path: Path, cls: type[Surrogate]) -> Surrogate:
+    """Load a model directory into the family ``cls``; refuses another plugin's checkpoint,
+    an incompatible plugin version and weights that do not match the config's checksum."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    from . import surrogate_class
-    from .interfaces import Surrogate
-
     config = read_config(path)
     plugin = config["plugin"]
-    if expected is not None and expected is not Surrogate and expected.name != plugin:
+    if cls.name != plugin:
         raise CheckpointError(
-            f"{path} is a checkpoint of plugin {plugin!r}, not {expected.name!r}: "
+            f"{path} is a checkpoint of plugin {plugin!r}, not {cls.name or cls.__name__!r}: "
             "load it with surrogate.load()"
         )
-    try:
-        cls = expected if expected not in (None, Surrogate) else surrogate_class(plugin)
-    except PluginError as exc:
-        raise CheckpointError(f"{path}: needs the plugin that provides {plugin!r}: {exc}") from exc
     if _major(config["plugin_version"]) != _major(cls.version):
         raise CheckpointError(
             f"{path} was written by {plugin!r} version {config['plugin_version']}, "

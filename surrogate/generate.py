@@ -80,7 +80,7 @@ def generate_chunks(
     if spec is None:
         raise SurrogateError("the model is not trained (no event spec)")
     if conditions is not None:
-        spec.check_conditions(conditions, n)  # fail before any work, naming the condition
+        spec.check_conditions(conditions, n, partial=True)  # fail before any work
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     seeds = np.random.SeedSequence(seed).spawn(len(bounds))
     jobs = [(source, a, b, conditions, s) for (a, b), s in zip(bounds, seeds, strict=True)]

@@ -9,6 +9,7 @@ authors implement the small ``_sample``/``_fit``/``_state`` methods.
 
 from __future__ import annotations
 
+import inspect
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -17,8 +18,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from .checkpoint import load_model, save_model
 from .errors import SpecError, SurrogateError, check_known
 from .events import Events
+from .io import open_events
 from .settings import as_dict, build, field_defaults
 from .spec import EventSpec
 
@@ -51,6 +54,13 @@ class Simulator(ABC):
     version: ClassVar[str] = "0"
     spec: EventSpec
 
+    def __new__(cls, *args: Any, **options: Any) -> Simulator:
+        # recorded here, so a subclass that forgets super().__init__(**options) still
+        # records its options in files and in its repr
+        obj = super().__new__(cls)
+        obj.options = dict(options)
+        return obj
+
     def __init__(self, **options: Any) -> None:
         self.options: dict[str, Any] = dict(options)
 
@@ -74,6 +84,15 @@ class Simulator(ABC):
     def preprocessing(self) -> list[dict[str, Any]] | None:
         """The transform chain a generator should apply to this simulator's events
         (see :mod:`surrogate.preprocessing`), or ``None`` for the generator's default."""
+        return None
+
+    #: How many labelled modes the distribution has (0: none); see :meth:`mode_labels`.
+    n_modes: int = 0
+
+    def mode_labels(self, events: Events) -> np.ndarray | None:
+        """The mode each event lies in (``0 .. n_modes - 1``; ``-1``: none), for simulators
+        whose distribution has labelled modes, so a comparison can count how evenly a
+        generator covers them (mode collapse).  ``None``: no modes."""
         return None
 
     def __repr__(self) -> str:
@@ -124,30 +143,22 @@ class Surrogate(ABC):
         *,
         seed: Seed = None,
         workdir: str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
+        max_time: float | None = None,
         **options: Any,
     ) -> Surrogate:
         """Fit to events (in memory, or an event file streamed in batches).
 
         The data must match the model's spec (set from the data when the model has none).
         ``workdir`` is where a training loop may keep its log, plots and periodic
-        checkpoints (``None``: nowhere); ``options`` go to the plugin's training loop
+        checkpoints (``None``: nowhere).  ``progress`` (a bar; ``None``: when stderr is a
+        terminal) and ``max_time`` (a wall-clock budget in seconds) are accepted by every
+        family and passed on to those whose ``_fit`` takes them: a closed-form fit has no
+        bar and needs no budget.  Other ``options`` go to the plugin's training loop
         (epochs, batch size...).
         """
-        from .io import open_events
-
         source = data if isinstance(data, Events) else open_events(data)
-        if source.spec is None and self.spec is None:
-            raise SpecError(
-                "training data has no event spec: pass events from a simulator "
-                "or a file written by this toolkit (or read with spec=...)"
-            )
-        if self.spec is None:
-            self.spec = source.spec
-        elif source.spec is not None and not self.spec.compatible_with(source.spec):
-            raise SpecError(
-                f"training data spec does not match the model's:\n{source.spec.describe()}\n"
-                f"model:\n{self.spec.describe()}"
-            )
+        self._adopt_spec(source.spec)
         if isinstance(source, Events):
             source = source.check(self.spec, what="training data")
         self.provenance = {
@@ -156,8 +167,25 @@ class Surrogate(ABC):
             "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
             **getattr(source, "metadata_summary", {}),
         }
+        common = {"progress": progress, "max_time": max_time}
+        options |= {k: v for k, v in common.items() if v is not None and _takes(self._fit, k)}
         self._fit(source, seed=seed, workdir=None if workdir is None else Path(workdir), **options)
         return self
+
+    def _adopt_spec(self, spec: EventSpec | None) -> None:
+        """Take the data's spec, or check it against the model's own."""
+        if spec is None and self.spec is None:
+            raise SpecError(
+                "training data has no event spec: pass events from a simulator "
+                "or a file written by this toolkit (or read with spec=...)"
+            )
+        if self.spec is None:
+            self.spec = spec
+        elif spec is not None and not self.spec.compatible_with(spec):
+            raise SpecError(
+                "training data spec does not match the model's: "
+                + "; ".join(spec.difference(self.spec))
+            )
 
     @abstractmethod
     def _fit(self, data: Any, *, seed: Seed, workdir: Path | None, **options: Any) -> None:
@@ -206,16 +234,26 @@ class Surrogate(ABC):
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model directory (``config.json``, ``model.safetensors``, ``README.md``)
         atomically: an interrupted save leaves the previous directory, never half a new one."""
-        from .checkpoint import save_model
-
         return save_model(self, Path(path))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Surrogate:
-        """Load a model directory written by ``save``; refuses another plugin's checkpoint."""
-        from .checkpoint import load_model
+        """Load a model directory written by ``save``; refuses another plugin's checkpoint
+        (``surrogate.load(path)`` loads one of any installed family)."""
+        return load_model(Path(path), cls)
 
-        return load_model(Path(path), expected=cls)
+    # -- resuming (families with a training loop override these) ------------------------
+    @classmethod
+    def resume_settings(cls, workdir: Path) -> dict[str, Any]:
+        """``family``, ``hyperparameters`` and ``seed`` of the run checkpointed in
+        ``workdir``, so that ``train --resume`` continues it with the same settings."""
+        raise SurrogateError(f"model {cls.name!r} has no training loop to resume")
+
+    @classmethod
+    def clear_resume_state(cls, workdir: Path) -> None:
+        """Delete a previous run's resume checkpoints in ``workdir`` (``--overwrite``);
+        a family without a training loop keeps none."""
+        return None
 
     def _require_spec(self) -> EventSpec:
         if self.spec is None:
@@ -225,3 +263,9 @@ class Surrogate(ABC):
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters.items())
         return f"<Surrogate {self.name} {hp}>"
+
+
+def _takes(method: Any, name: str) -> bool:
+    """Whether ``method`` accepts the keyword ``name`` (by name or through ``**kwargs``)."""
+    params = inspect.signature(method).parameters
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

@@ -306,16 +306,17 @@ class Affine(Step):
         return y * float(self.options["scale"]) + float(self.options["shift"])
 
 
-STEPS: dict[str, type[Step]] = {
-    cls.type: cls for cls in (Standardise, Log, Logit, NormaliseByCondition, Affine)
-}
+def step_class(kind: str, index: int) -> type[Step]:
+    """The step type ``kind``, as registered by a plugin (``register_preprocessing_steps``)."""
+    from .errors import PluginError
+    from .registry import get_registry
 
-
-def register_step(cls: type[Step]) -> type[Step]:
-    """Add a step type (plugins may contribute their own); usable as a decorator."""
-    if not cls.type:
-        raise SpecError("a preprocessing step class needs a 'type'")
-    STEPS[cls.type] = cls
+    try:
+        cls = get_registry().get("preprocessing", kind)
+    except PluginError as exc:
+        raise SpecError(f"preprocessing step {index}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Step)) or cls.type != kind:
+        raise PluginError(f"preprocessing step {kind!r} is registered as {cls!r}, not its Step")
     return cls
 
 
@@ -337,13 +338,7 @@ class Preprocessing:
                 raise SpecError(
                     f"preprocessing step {i}: expected a dict with a 'type', not {cfg!r}"
                 )
-            kind = cfg["type"]
-            if kind not in STEPS:
-                raise SpecError(
-                    f"preprocessing step {i}: unknown type {kind!r}"
-                    + (suggest(kind, STEPS) or f" (types: {', '.join(sorted(STEPS))})")
-                )
-            self.steps.append(STEPS[kind](cfg, spec, i))
+            self.steps.append(step_class(cfg["type"], i)(cfg, spec, i))
         self.fitted = not any(s.needs_fit for s in self.steps)
 
     @staticmethod

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from .errors import SpecError, check_known, suggest
+from .layouts import DEFAULT, get_layout
 
-LAYOUTS = ("default", "calochallenge")
 PRIORS = ("uniform", "loguniform")
 
 
@@ -119,9 +119,10 @@ class Condition:
 class EventSpec:
     """The fields of an event, the conditions and the on-disk layout.
 
-    ``layout="calochallenge"`` stores the single field ``showers`` and the single condition
-    ``incident_energies`` exactly as the Fast Calorimeter Simulation Challenge 2022 files do;
-    every other spec uses one dataset per field and per condition.
+    ``layout`` names a file layout registered by a plugin (:mod:`surrogate.layouts`);
+    the core's ``default`` uses one dataset per field and per condition.  A domain layout
+    (the CaloChallenge's, from the calorimeter plugin) is checked against the spec when a
+    file is written or read.
     """
 
     fields: tuple[Field, ...]
@@ -138,22 +139,13 @@ class EventSpec:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise SpecError(f"names used twice in the spec: {', '.join(dupes)}")
-        if self.layout not in LAYOUTS:
-            raise SpecError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
-        if self.layout == "calochallenge" and (
-            self.field_names != ("showers",)
-            or self.condition_names != ("incident_energies",)
-            or len(self.fields[0].shape) != 1
-        ):
-            raise SpecError(
-                "the calochallenge layout needs exactly the field 'showers' (N, V) "
-                "and the condition 'incident_energies'"
-            )
         object.__setattr__(
             self,
             "_index",
             {**{f.name: f for f in self.fields}, **{c.name: c for c in self.conditions}},
         )
+        if self.layout != DEFAULT.name:  # the core's layout fits every spec
+            get_layout(self)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -205,6 +197,7 @@ class EventSpec:
         ]
         lines += [
             f"  condition {c.name}: [{c.low:g}, {c.high:g}] {c.unit or ''}".rstrip()
+            + f", prior {c.prior}"
             for c in self.conditions
         ]
         return "\n".join(lines)
@@ -244,13 +237,24 @@ class EventSpec:
         return out
 
     def check_conditions(
-        self, conditions: Mapping[str, Any], n: int, *, what: str = "conditions"
+        self,
+        conditions: Mapping[str, Any],
+        n: int,
+        *,
+        what: str = "conditions",
+        partial: bool = False,
     ) -> dict[str, np.ndarray]:
-        """Return every condition as a float64 array of length ``n``; scalars are broadcast."""
+        """Return every condition as a float64 array of length ``n``; scalars are broadcast.
+
+        ``partial``: conditions not given are left out instead of refused (the caller draws
+        them).
+        """
         check_known(conditions, self.condition_names, what, noun="condition", error=SpecError)
         out: dict[str, np.ndarray] = {}
         for c in self.conditions:
             if c.name not in conditions:
+                if partial:
+                    continue
                 raise SpecError(f"{what}: missing condition {c.name!r}")
             try:
                 arr = np.asarray(conditions[c.name], dtype=np.float64)
@@ -274,10 +278,12 @@ class EventSpec:
         conditions: Mapping[str, Any] | None,
         rng: np.random.Generator,
     ) -> dict[str, np.ndarray]:
-        """Conditions for ``n`` events: the given ones checked, or drawn from the priors."""
-        if conditions is None:
-            return {c.name: c.draw(n, rng) for c in self.conditions}
-        return self.check_conditions(conditions, n)
+        """Conditions for ``n`` events: the given ones checked, the others drawn from their
+        priors (so ``{"energy": 50}`` fixes the energy and draws the angle)."""
+        given = self.check_conditions(conditions or {}, n, partial=True)
+        return {
+            c.name: given[c.name] if c.name in given else c.draw(n, rng) for c in self.conditions
+        }
 
     # -- flat vectors -------------------------------------------------------------------
     @property

@@ -11,14 +11,20 @@ Each check is a plain function raising ``AssertionError`` with a message; the
         check()
 
 ``surrogate_checks`` needs a *trained* model factory; the save/load round trip uses a
-temporary directory of its own.
+temporary directory of its own.  :func:`plugin_registry` runs a block with extra plugin
+objects registered beside the installed ones, so a plugin's tests need not install it
+(or edit any registry by hand)::
+
+    with plugin_registry(("mydet", my_plugin_module)):
+        surrogate.simulator("mydet.showers")
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +32,7 @@ import numpy as np
 from .errors import SpecError, SurrogateError
 from .events import Events
 from .interfaces import Simulator, Surrogate
+from .registry import Registry, build_registry, using_registry
 from .spec import EventSpec
 
 Check = Callable[[], None]
@@ -207,26 +214,9 @@ def surrogate_checks(make_trained: Callable[[], Surrogate], n: int = 64) -> list
     ]
 
 
-def toy_mode_coverage(
-    model: Surrogate,
-    fit_options: dict | None = None,
-    *,
-    n_train: int = 20_000,
-    n_samples: int = 20_000,
-    **sample_options,
-) -> tuple[np.ndarray, float]:
-    """Train ``model`` on ``toy.gmm2d`` (seed 0) and return ``(shares, off_mode)`` of
-    ``n_samples`` generated events (seed 1): each mode's share of the on-mode events and
-    the fraction off every mode, as :func:`surrogate.compare.mode_shares` counts them.
-
-    The mode-coverage check a generator family's tests make (1/8 per mode is perfect).
-    """
-    from . import simulator
-    from .compare import mode_shares
-
-    sim = simulator("toy.gmm2d")
-    model.fit(sim.sample(n_train, seed=0), seed=0, progress=False, **(fit_options or {}))
-    result = mode_shares(sim, model.sample(n_samples, seed=1, **sample_options))
-    assert result is not None  # toy.gmm2d labels its modes
-    shares, off = result
-    return np.asarray(shares), off
+@contextlib.contextmanager
+def plugin_registry(*plugins: tuple[str, object]) -> Iterator[Registry]:
+    """A fresh registry of the installed plugins plus ``(name, plugin)`` pairs, the
+    process-wide one inside the block; the previous one is restored afterwards."""
+    with using_registry(build_registry(*plugins)) as registry:
+        yield registry

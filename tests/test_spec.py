@@ -94,11 +94,11 @@ def test_json_round_trip_and_schema():
     [
         ({"fields": ()}, "at least one field"),
         ({"fields": (Field("a"), Field("a"))}, "names used twice"),
-        ({"fields": (Field("a"),), "layout": "weird"}, "layout must be one of"),
-        ({"fields": (Field("a", (3,)),), "layout": "calochallenge"}, "calochallenge layout"),
+        ({"fields": (Field("a"),), "layout": "weird"}, "unknown layout 'weird'"),
+        ({"fields": (Field("a", (3,)),), "layout": "test.columns"}, "test.columns layout needs"),
     ],
 )
-def test_malformed_specs(kwargs, message):
+def test_malformed_specs(kwargs, message, column_layout):
     with pytest.raises(SpecError, match=message):
         EventSpec(**kwargs)
 

@@ -34,10 +34,13 @@ class GaussianSurrogate(Surrogate):
             [fields[f.name].reshape(n, -1).astype(np.float64) for f in self.spec.fields], axis=1
         )
 
-    def _fit(self, data, *, seed=None, workdir=None, **options) -> None:
+    def _fit(self, data, *, seed=None, workdir=None, progress=None, max_time=None, **options):
+        # one closed-form pass over the data: no bar and no budget are needed, and the
+        # training-loop options (epochs, lr...) do not apply
         if options:
             raise SurrogateError(
-                f"model 'gaussian' takes no training options ({', '.join(options)})"
+                "model 'gaussian' is fitted in closed form in one pass: training-loop "
+                f"options do not apply ({', '.join(sorted(options))})"
             )
         xtx = xty = yty = None
         n_total = 0

@@ -30,8 +30,21 @@ import numpy as np
 
 from surrogate import Condition, Events, EventSpec, Field
 from surrogate.errors import EventFileError, SpecError
+from surrogate.layouts import Layout
 
 from .geometry import CartesianLayer, Geometry, GeometryError, get_geometry
+
+#: The challenge's HDF5 layout: ``incident_energies`` (N, 1) and ``showers`` (N, V) at the
+#: root, as the 2022 Fast Calorimeter Simulation Challenge files, so files written here
+#: open in its evaluation code.
+CHALLENGE_LAYOUT = Layout(
+    "calochallenge",
+    "CaloChallenge 2022: showers (N, V) and incident_energies (N, 1), MeV",
+    fields=("showers",),
+    conditions=("incident_energies",),
+    field_ndim=1,
+    condition_shape=(1,),
+)
 
 # events per class the challenge's classifier split needs (train + test + validation)
 CLASSIFIER_EVENTS = {"1-photons": 121_000, "1-pions": 120_800, "2": 100_000, "3": 100_000}

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from surrogate.errors import SpecError
-from surrogate.preprocessing import Step, register_step
+from surrogate.preprocessing import Step
 
 from .geometry import Geometry, GeometryError, get_geometry
 
@@ -40,7 +40,6 @@ CHAINS = ("logit", "log", "layers")
 LOGIT_HIGH = 3.0
 
 
-@register_step
 class LayerFractions(Step):
     """Per layer: anchor voxel -> E_layer / E_inc, others -> voxel / (E_layer + eps)."""
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.special import logsumexp
 
-from surrogate import Condition, EventSpec, Field, Simulator
+from surrogate import Condition, Events, EventSpec, Field, Simulator
 from surrogate.errors import SpecError
 
 
@@ -89,6 +89,10 @@ class GaussianRing(Simulator):
         d2 = ((x[:, None, :] - self.centres(r)) ** 2).sum(-1)
         log_comp = -0.5 * d2 / self.sigma**2 - np.log(2 * np.pi * self.sigma**2)
         return logsumexp(log_comp, axis=1) - np.log(self.n_modes)
+
+    def mode_labels(self, events: Events) -> np.ndarray:
+        """The mode of each event, -1 for events farther than 3 sigma from every mode."""
+        return self.mode_of(events["x"], events.conditions.get("radius"))
 
     def mode_of(self, x: np.ndarray, radius: np.ndarray | float | None = None) -> np.ndarray:
         """Index of the nearest mode, or -1 for points farther than 3 sigma from every mode."""

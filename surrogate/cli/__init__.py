@@ -1,9 +1,11 @@
 """The ``surrogate`` command line.
 
 Each command is a module of this package with ``add_parser(subparsers)`` and ``run(args)``;
-modules are imported when the parser is built, so they must stay light (no torch at
-import time).  Errors a user can cause (:class:`~surrogate.errors.SurrogateError`) are
-printed as one line with exit status 1; usage errors exit with 2 (argparse).
+plugins add theirs through ``register_commands``.  Modules are imported when the parser is
+built, so they must stay light (no torch at import time), and ``run`` parses arguments and
+calls one library function (:mod:`surrogate.api`).  Errors a user can cause
+(:class:`~surrogate.errors.SurrogateError`) are printed as one line with exit status 1;
+usage errors exit with 2 (argparse).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..errors import SurrogateError
+from ..registry import get_registry
 
-COMMANDS = ("plugins", "simulate", "train", "sample", "validate", "compare")
+COMMANDS = ("plugins", "info", "simulate", "train", "sample", "validate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    registry = get_registry()
+    for name in registry.names("command"):
+        try:
+            registry.get("command", name)(sub)
+        except SurrogateError as exc:  # a broken plugin command must not break the others
+            print(f"surrogate: command {name!r} unavailable: {exc}", file=sys.stderr)
     return parser
 
 

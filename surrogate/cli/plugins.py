@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     for p in plugins:
         print(f"{p.name:<{width}}  {p.package} {p.version}  [{p.status}]")
         for kind, names in sorted(p.names.items()):
-            print(f"{'':<{width}}    {kind}s: {', '.join(sorted(names))}")
+            print(f"{'':<{width}}    {registry.label(kind)}: {', '.join(sorted(names))}")
         if p.error:
             print(f"{'':<{width}}    error: {p.error}")
     for what, packages in conflicts.items():

@@ -25,20 +25,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import surrogate
+    from ..api import sample
 
-    from ..generate import generate_to_file
-
-    model = surrogate.load(args.model_dir)
-    path = generate_to_file(
-        model,
+    path = sample(
+        args.model_dir,
         args.n,
         args.output,
         conditions=dict(args.condition) or None,
         seed=args.seed,
         chunk_size=args.chunk_size,
         progress=False if args.no_progress else None,
-        producer_options={"model_dir": str(args.model_dir)},
     )
-    print(f"wrote {args.n} events of model {model.name} ({args.model_dir}) to {path}")
+    print(f"wrote {args.n} events of the model in {args.model_dir} to {path}")
     return 0

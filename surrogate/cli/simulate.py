@@ -29,15 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import surrogate
+    from ..api import simulate
 
-    from ..generate import generate_to_file
-
-    sim = surrogate.simulator(args.name, **dict(args.option))
-    path = generate_to_file(
-        sim,
+    path = simulate(
+        args.name,
         args.n,
         args.output,
+        options=dict(args.option),
         conditions=dict(args.condition) or None,
         seed=args.seed,
         chunk_size=args.chunk_size,

@@ -1,10 +1,8 @@
 """HDF5 event files (h5py).
 
-Layouts:
-  ``calochallenge``  ``incident_energies`` (N, 1) and ``showers`` (N, V) at the root, as
-                     the 2022 Fast Calorimeter Simulation Challenge, so files open in its
-                     evaluation tools;
-  ``default``        one dataset per field ``(N, *shape)`` and one per condition ``(N,)``.
+The datasets are those of the spec's layout (:mod:`surrogate.layouts`, registered by plugins):
+the core's ``default`` is one dataset per field ``(N, *shape)`` and one per condition
+``(N,)``; a domain's layout makes files its community's tools open as they are.
 
 Datasets are chunked (event axis first, ~256 KiB chunks), gzip-4 with shuffle, and
 appendable, so a file larger than memory is written batch by batch and read back in
@@ -24,6 +22,7 @@ import numpy as np
 
 from ..errors import EventFileError, SpecError
 from ..events import Events
+from ..layouts import get_layout
 from ..spec import EventSpec
 from .atomic import atomic_path
 from .metadata import decode, encode
@@ -34,10 +33,7 @@ COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 def _datasets(spec: EventSpec) -> dict[str, tuple[tuple[int, ...], str]]:
     """Dataset name -> (per-event shape, dtype) for the spec's layout."""
-    cond_shape = (1,) if spec.layout == "calochallenge" else ()
-    out = {f.name: (f.shape, f.dtype) for f in spec.fields}
-    out |= {c.name: (cond_shape, "float64") for c in spec.conditions}
-    return out
+    return get_layout(spec).datasets(spec)
 
 
 class EventWriter:

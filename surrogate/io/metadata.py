@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..errors import EventFileError
 from ..jsonutil import to_json
 from ..schemas import validate
@@ -29,8 +30,6 @@ def make_metadata(
     options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The metadata dict of the event-file schema (``n_events`` is set when the file closes)."""
-    from .. import __version__
-
     units = {f.name: f.unit for f in spec.fields} | {c.name: c.unit for c in spec.conditions}
     meta = {
         "surrogate_format_version": FORMAT_VERSION,

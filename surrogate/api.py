@@ -1,0 +1,201 @@
+"""The pipeline as library functions: simulate -> event file -> train -> model directory ->
+sample -> validate -> report.
+
+Each ``surrogate`` command parses its arguments and calls one of these, so a notebook or a
+workflow engine gets exactly what the command line does::
+
+    import surrogate
+    surrogate.simulate("toy.gmm2d", 100_000, "toy.h5", seed=1)
+    model = surrogate.train("flow", "toy.h5", "model/", max_time=600)
+    surrogate.sample("model/", 100_000, "gen.h5", seed=2)
+    report = surrogate.validate("model/", n=10_000, out="report/", simulator="toy.gmm2d")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .checkpoint import CONFIG
+from .errors import PluginError, SpecError, SurrogateError
+from .factories import load, simulator, surrogate_class
+from .generate import generate_to_file
+from .interfaces import Simulator, Surrogate
+from .io import open_events
+
+if TYPE_CHECKING:
+    from .validation import Report
+
+PathLike = str | os.PathLike[str]
+
+
+def simulate(
+    name: str,
+    n: int,
+    output: PathLike,
+    *,
+    options: Mapping[str, Any] | None = None,
+    conditions: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    chunk_size: int = 10_000,
+    workers: int = 1,
+    progress: bool | None = None,
+) -> Path:
+    """Simulate ``n`` events of the registered simulator ``name`` into ``output``.
+
+    Conditions not given are drawn from their priors; the seed (fresh when ``None``) is
+    recorded in the file, and the output depends on it and ``chunk_size`` only.
+    """
+    sim = simulator(name, **dict(options or {}))
+    return generate_to_file(
+        sim,
+        n,
+        output,
+        conditions=conditions,
+        seed=seed,
+        chunk_size=chunk_size,
+        workers=workers,
+        progress=progress,
+    )
+
+
+def sample(
+    model: PathLike | Surrogate,
+    n: int,
+    output: PathLike,
+    *,
+    conditions: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    chunk_size: int = 10_000,
+    workers: int = 1,
+    progress: bool | None = None,
+) -> Path:
+    """Generate ``n`` events with a trained model (a directory or a loaded model) into
+    ``output``, with the model directory recorded as the producer's options."""
+    loaded = model if isinstance(model, Surrogate) else load(model)
+    where = {} if isinstance(model, Surrogate) else {"model_dir": str(model)}
+    return generate_to_file(
+        loaded,
+        n,
+        output,
+        conditions=conditions,
+        seed=seed,
+        chunk_size=chunk_size,
+        workers=workers,
+        progress=progress,
+        producer_options=where,
+    )
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What :func:`train` was asked for, resolved against a resumed run's settings."""
+
+    family: str
+    hyperparameters: dict[str, Any]
+    seed: int
+    loop: dict[str, Any] = field(default_factory=dict)
+
+
+def train(
+    family: str,
+    data: PathLike,
+    output: PathLike,
+    *,
+    hyperparameters: Mapping[str, Any] | None = None,
+    simulator: str | None = None,
+    seed: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    max_time: float | None = None,
+    progress: bool | None = None,
+    **loop_options: Any,
+) -> Surrogate:
+    """Train the generator family ``family`` on the event file ``data`` and save the model
+    directory ``output``; returns the trained model.
+
+    The preprocessing chain is the one ``simulator`` recommends, else the one of the
+    simulator that produced the file (with the file's options) when it is installed, else
+    the family's default; a chain given in ``hyperparameters`` wins.  ``resume`` continues
+    the run in ``output`` with its hyper-parameters and seed (given ones must agree);
+    ``overwrite`` starts afresh.  ``max_time`` (seconds) stops training at the last epoch
+    boundary that fits the budget and saves that model.  Other keyword arguments are
+    training-loop options (``epochs``, ``batch_size``, ``lr``...).
+    """
+    out = Path(output)
+    _check_output(out, resume=resume, overwrite=overwrite)
+    with open_events(data) as source:  # checks the file before any model is built
+        metadata, spec = source.metadata, source.spec
+    cls = surrogate_class(family)
+    request = _resolve_request(cls, out, dict(hyperparameters or {}), seed, resume)
+    sim = _reference_simulator(simulator, metadata)
+    if simulator is not None and spec is not None and not spec.compatible_with(sim.spec):
+        raise SpecError(
+            f"{data} holds {metadata.get('producer') or 'unknown'} events ({_shapes(spec)}), "
+            f"not {simulator}'s ({_shapes(sim.spec)})"
+        )
+    hp = dict(request.hyperparameters)
+    if "preprocessing" in cls.defaults and "preprocessing" not in hp:
+        hp["preprocessing"] = None if sim is None else sim.preprocessing()
+    if overwrite and not resume:
+        cls.clear_resume_state(out)
+    model = cls(**hp)
+    loop = {**loop_options, **({"resume": True} if resume else {})}
+    model.fit(data, seed=request.seed, workdir=out, progress=progress, max_time=max_time, **loop)
+    model.save(out)
+    return model
+
+
+def _check_output(out: Path, *, resume: bool, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise SurrogateError(f"{out} exists and is not a directory")
+    if (out / CONFIG).exists() and not (resume or overwrite):
+        raise SurrogateError(f"{out} already holds a model: pass --overwrite or --resume")
+
+
+def _resolve_request(
+    cls: type[Surrogate], out: Path, hp: dict[str, Any], seed: int | None, resume: bool
+) -> TrainRequest:
+    """The hyper-parameters and seed of the run: a resumed run's, updated by those given."""
+    if not resume:
+        return TrainRequest(cls.name, hp, 0 if seed is None else seed)
+    saved = cls.resume_settings(out)
+    if saved.get("family") != cls.name:
+        raise SurrogateError(f"{out} holds a run of {saved.get('family')!r}, not {cls.name!r}")
+    merged = {**saved["hyperparameters"], **hp}
+    return TrainRequest(cls.name, merged, saved.get("seed", 0) if seed is None else seed)
+
+
+def _shapes(spec: Any) -> str:
+    fields = ", ".join(f"{f.name} {f.shape}" for f in spec.fields)
+    return f"fields {fields}; conditions {', '.join(spec.condition_names) or 'none'}"
+
+
+def _reference_simulator(name: str | None, metadata: Mapping[str, Any]) -> Simulator | None:
+    """The simulator named, else the one that produced the file when it is installed here
+    (built with the file's options when it made the file)."""
+    producer = metadata.get("producer") if metadata.get("producer_kind") == "simulator" else None
+    chosen = name or producer
+    if chosen is None:
+        return None
+    options = metadata.get("options", {}) if chosen == producer else {}
+    try:
+        return simulator(chosen, **options)
+    except PluginError:
+        if name:
+            raise
+        return None  # the file's producer is not installed here: the family's default
+
+
+def validate(model: PathLike | Surrogate, **options: Any) -> Report:
+    """Compare a trained model with ground truth and write its report.
+
+    The options are those of :func:`surrogate.validation.validate` (``n``, ``out``,
+    ``simulator`` or ``reference``, ``config``, ...).
+    """
+    from .validation import validate as run_validation
+
+    return run_validation(model, **options)
