@@ -96,7 +96,7 @@ class TargetReached(Exception):
 
 def coverage(sim, model, n: int, seed: int) -> tuple[float, float]:
     """(worst |share - 1/8| over on-mode events, off-mode fraction) of ``n`` samples."""
-    from surrogate.compare import mode_shares
+    from surrogate_generators.compare import mode_shares
 
     shares, off = mode_shares(sim, model.sample(n, seed=seed))
     return float(np.abs(np.asarray(shares) - 1 / sim.n_modes).max()), off

@@ -118,6 +118,9 @@ class Surrogate(ABC):
     settings_class: ClassVar[type | None] = None
     #: Every hyper-parameter with its default (derived from ``settings_class``).
     defaults: ClassVar[dict[str, Any]] = {}
+    #: A baseline (a closed-form fit, say) is the floor comparisons show learned models
+    #: against; comparisons include every registered baseline.
+    baseline: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

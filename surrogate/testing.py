@@ -22,6 +22,7 @@ objects registered beside the installed ones, so a plugin's tests need not insta
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import tempfile
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ import numpy as np
 
 from .errors import SpecError, SurrogateError
 from .events import Events
+from .factories import load
 from .interfaces import Simulator, Surrogate
 from .registry import Registry, build_registry, using_registry
 from .spec import EventSpec
@@ -77,66 +79,76 @@ def _assert_same(a: Events, b: Events, what: str) -> None:
         np.testing.assert_array_equal(a[k], b[k], err_msg=f"{what}: field {k} differs")
 
 
-def _sampler_checks(make: Callable[[], Simulator | Surrogate], n: int) -> list[tuple[str, Check]]:
+Maker = Callable[[], Simulator | Surrogate]
+
+
+def _spec_honoured(make: Maker, n: int) -> None:
+    obj = make()
+    assert_events_match_spec(obj.sample(n, seed=1), obj.spec, n)
+
+
+def _zero_events(make: Maker, n: int) -> None:
+    obj = make()
+    assert_events_match_spec(obj.sample(0, seed=1), obj.spec, 0)
+
+
+def _same_seed_same_events(make: Maker, n: int) -> None:
+    obj = make()
+    _assert_same(obj.sample(n, seed=7), obj.sample(n, seed=7), "same seed")
+    _assert_same(make().sample(n, seed=7), obj.sample(n, seed=7), "fresh instance, same seed")
+
+
+def _other_seed_other_events(make: Maker, n: int) -> None:
+    obj = make()
+    a, b = obj.sample(n, seed=7), obj.sample(n, seed=8)
+    assert any(not np.array_equal(a[k], b[k]) for k in a.fields), "seed has no effect"
+
+
+def _conditions_respected(make: Maker, n: int) -> None:
+    obj = make()
+    if not obj.spec.conditions:
+        return
+    fixed = fixed_conditions(obj.spec)
+    events = obj.sample(n, fixed, seed=3)
+    assert_events_match_spec(events, obj.spec, n)
+    for name, value in fixed.items():
+        assert np.allclose(events.conditions[name], value), f"condition {name} not applied"
+    per_event = {k: np.full(n, v) for k, v in fixed.items()}
+    _assert_same(events, obj.sample(n, per_event, seed=3), "scalar vs per-event conditions")
+    first = obj.spec.conditions[0].name
+    some = obj.sample(n, {first: fixed[first]}, seed=3)  # the others drawn from the priors
+    assert np.allclose(some.conditions[first], fixed[first]), f"condition {first} not applied"
+
+
+def _refused(obj: Simulator | Surrogate, conditions: dict[str, float]) -> SpecError | None:
+    try:
+        obj.sample(2, conditions, seed=0)
+    except SpecError as exc:
+        return exc
+    return None
+
+
+def _bad_conditions_refused(make: Maker, n: int) -> None:
+    obj = make()
+    assert _refused(obj, {"no_such_condition_xyz": 1.0}), "unknown condition accepted"
+    for c in obj.spec.conditions:
+        if math.isfinite(c.high):
+            exc = _refused(obj, fixed_conditions(obj.spec) | {c.name: c.high + abs(c.high) + 1})
+            assert exc is not None, f"out-of-range condition {c.name} accepted"
+            assert c.name in str(exc), f"error does not name {c.name}: {exc}"
+
+
+def _sampler_checks(make: Maker, n: int) -> list[tuple[str, Check]]:
     """Checks shared by simulators and surrogates: both answer ``sample``."""
-
-    def spec_honoured() -> None:
-        obj = make()
-        assert_events_match_spec(obj.sample(n, seed=1), obj.spec, n)
-
-    def zero_events() -> None:
-        obj = make()
-        assert_events_match_spec(obj.sample(0, seed=1), obj.spec, 0)
-
-    def same_seed_same_events() -> None:
-        obj = make()
-        _assert_same(obj.sample(n, seed=7), obj.sample(n, seed=7), "same seed")
-        _assert_same(make().sample(n, seed=7), obj.sample(n, seed=7), "fresh instance, same seed")
-
-    def other_seed_other_events() -> None:
-        obj = make()
-        a, b = obj.sample(n, seed=7), obj.sample(n, seed=8)
-        assert any(not np.array_equal(a[k], b[k]) for k in a.fields), "seed has no effect"
-
-    def conditions_respected() -> None:
-        obj = make()
-        if not obj.spec.conditions:
-            return
-        fixed = fixed_conditions(obj.spec)
-        events = obj.sample(n, fixed, seed=3)
-        assert_events_match_spec(events, obj.spec, n)
-        for name, value in fixed.items():
-            assert np.allclose(events.conditions[name], value), f"condition {name} not applied"
-        per_event = {k: np.full(n, v) for k, v in fixed.items()}
-        _assert_same(events, obj.sample(n, per_event, seed=3), "scalar vs per-event conditions")
-
-    def bad_conditions_refused() -> None:
-        obj = make()
-        for bad in ({"no_such_condition_xyz": 1.0},):
-            try:
-                obj.sample(2, bad, seed=0)
-            except SpecError:
-                pass
-            else:
-                raise AssertionError(f"unknown condition {bad} accepted")
-        for c in obj.spec.conditions:
-            if math.isfinite(c.high):
-                cond = fixed_conditions(obj.spec) | {c.name: c.high + abs(c.high) + 1.0}
-                try:
-                    obj.sample(2, cond, seed=0)
-                except SpecError as exc:
-                    assert c.name in str(exc), f"error does not name {c.name}: {exc}"
-                else:
-                    raise AssertionError(f"out-of-range condition {c.name} accepted")
-
-    return [
-        ("spec_honoured", spec_honoured),
-        ("zero_events", zero_events),
-        ("same_seed_same_events", same_seed_same_events),
-        ("other_seed_other_events", other_seed_other_events),
-        ("conditions_respected", conditions_respected),
-        ("bad_conditions_refused", bad_conditions_refused),
-    ]
+    checks = (
+        _spec_honoured,
+        _zero_events,
+        _same_seed_same_events,
+        _other_seed_other_events,
+        _conditions_respected,
+        _bad_conditions_refused,
+    )
+    return [(check.__name__.lstrip("_"), functools.partial(check, make, n)) for check in checks]
 
 
 def simulator_checks(make: Callable[[], Simulator], n: int = 64) -> list[tuple[str, Check]]:
@@ -146,6 +158,8 @@ def simulator_checks(make: Callable[[], Simulator], n: int = 64) -> list[tuple[s
         obj = make()
         assert isinstance(obj, Simulator), f"{obj!r} is not a surrogate.Simulator"
         assert isinstance(obj.spec, EventSpec), "simulator.spec is not an EventSpec"
+        assert isinstance(obj.options, dict), "simulator.options (recorded in files) is not a dict"
+        assert repr(obj).startswith("<Simulator"), f"repr {obj!r}"
 
     return [("is_simulator", is_simulator), *_sampler_checks(make, n)]
 
@@ -161,13 +175,11 @@ def surrogate_checks(make_trained: Callable[[], Surrogate], n: int = 64) -> list
         assert model.name, "Surrogate.name is empty"
 
     def save_load_round_trip() -> None:
-        import surrogate
-
         model = make_trained()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model"
             model.save(path)
-            for loaded in (surrogate.load(path), type(model).load(path)):
+            for loaded in (load(path), type(model).load(path)):
                 assert type(loaded) is type(model), f"loaded {type(loaded).__name__}"
                 _assert_same(model.sample(n, seed=11), loaded.sample(n, seed=11), "after load")
                 if model.density != "none":

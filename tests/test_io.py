@@ -19,11 +19,6 @@ from surrogate.io import (
 )
 from surrogate.io.metadata import decode
 
-CALO = EventSpec(
-    (Field("showers", (6,), "float32", "MeV", low=0.0),),
-    (Condition("incident_energies", "MeV", 1e3, 1e6, prior="loguniform"),),
-    layout="calochallenge",
-)
 TOY = EventSpec(
     (Field("x", (2,), "float32"), Field("t", (), "float64", "ns")),
     (Condition("radius", "", 1.0, 4.0),),
@@ -38,23 +33,38 @@ def events(spec: EventSpec, n: int, seed: int = 0) -> Events:
     return Events(fields, spec.resolve_conditions(n, None, rng), spec)
 
 
+@pytest.fixture
+def cols(column_layout):
+    """A spec of a domain layout (registered by a test plugin): conditions stored (N, 1)."""
+    return EventSpec(
+        (Field("hits", (6,), "float32", "MeV", low=0.0),),
+        (Condition("energy", "MeV", 1e3, 1e6, prior="loguniform"),),
+        layout="test.columns",
+    )
+
+
 def meta(spec: EventSpec, **kw):
     return make_metadata(spec, producer="test.sim", seed=3, options={"geometry": "tiny"}, **kw)
 
 
-def test_calochallenge_layout_is_exactly_the_challenge_one(tmp_path):
-    ev = events(CALO, 50)
-    path = write_events(tmp_path / "calo.h5", ev, meta(CALO))
+def test_a_plugin_layout_decides_the_datasets(tmp_path, cols):
+    ev = events(cols, 50)
+    path = write_events(tmp_path / "cols.h5", ev, meta(cols))
     with h5py.File(path) as f:
-        assert set(f) == {"incident_energies", "showers"}
-        assert f["incident_energies"].shape == (50, 1)
-        assert f["showers"].shape == (50, 6)
-        assert f["showers"].compression == "gzip"
-        assert f["showers"].chunks is not None
-        np.testing.assert_array_equal(f["incident_energies"][:, 0], ev["incident_energies"])
+        assert set(f) == {"energy", "hits"}
+        assert f["energy"].shape == (50, 1)
+        assert f["hits"].shape == (50, 6)
+        assert f["hits"].compression == "gzip"
+        assert f["hits"].chunks is not None
+        np.testing.assert_array_equal(f["energy"][:, 0], ev["energy"])
     back = read_events(path)
-    np.testing.assert_array_equal(back["showers"], ev["showers"])
-    assert back.spec == CALO
+    np.testing.assert_array_equal(back["hits"], ev["hits"])
+    assert back.spec == cols
+
+
+def test_a_layout_refuses_a_spec_it_cannot_store(column_layout):
+    with pytest.raises(SpecError, match="test.columns layout needs exactly the fields"):
+        EventSpec((Field("x", (6,)),), (Condition("energy"),), layout="test.columns")
 
 
 def test_default_layout_and_metadata(tmp_path):
@@ -123,16 +133,16 @@ def test_not_hdf5_truncated_and_missing(tmp_path):
         open_events(tmp_path / "absent.h5")
 
 
-def test_foreign_challenge_file_needs_a_spec_and_the_right_voxel_count(tmp_path):
-    path = tmp_path / "challenge.h5"
-    with h5py.File(path, "w") as f:  # as the CaloChallenge distributes them: no metadata
-        f["incident_energies"] = np.full((4, 1), 2048.0)
-        f["showers"] = np.ones((4, 6))
+def test_foreign_file_needs_a_spec_and_the_right_shapes(tmp_path, cols):
+    path = tmp_path / "foreign.h5"
+    with h5py.File(path, "w") as f:  # as another tool writes them: no metadata
+        f["energy"] = np.full((4, 1), 2048.0)
+        f["hits"] = np.ones((4, 6))
     with pytest.raises(EventFileError, match="give the event spec"):
         open_events(path)
-    assert len(read_events(path, spec=CALO)) == 4
-    other = EventSpec((Field("showers", (7,)),), CALO.conditions, layout="calochallenge")
-    with pytest.raises(EventFileError, match="'showers' has shape \\(4, 6\\), expected \\(N, 7\\)"):
+    assert len(read_events(path, spec=cols)) == 4
+    other = EventSpec((Field("hits", (7,)),), cols.conditions, layout="test.columns")
+    with pytest.raises(EventFileError, match="'hits' has shape \\(4, 6\\), expected \\(N, 7\\)"):
         open_events(path, spec=other)
 
 
@@ -156,7 +166,7 @@ def test_root_round_trip_is_a_ttree(tmp_path):
     assert open_events(path).metadata["n_events"] == 300
 
 
-def test_root_ntuple_with_branch_mapping(tmp_path):
+def test_root_ntuple_with_branch_mapping(tmp_path, cols):
     path = tmp_path / "g4.root"
     rng = np.random.default_rng(1)
     cells = {f"cell{i}": rng.uniform(0, 1, 20) for i in range(6)}
@@ -165,12 +175,12 @@ def test_root_ntuple_with_branch_mapping(tmp_path):
         f["hits"].extend({**cells, "E0": np.full(20, 5.0)})
     ev = read_events(
         path,
-        CALO,
+        cols,
         tree="hits",
-        branches={"showers": [f"cell{i}" for i in range(6)], "incident_energies": "E0"},
-        scale={"showers": 1000.0, "incident_energies": 1000.0},  # GeV -> MeV
+        branches={"hits": [f"cell{i}" for i in range(6)], "energy": "E0"},
+        scale={"hits": 1000.0, "energy": 1000.0},  # GeV -> MeV
     )
-    np.testing.assert_allclose(ev["showers"][:, 2], 1000 * cells["cell2"], rtol=1e-6)
-    assert (ev["incident_energies"] == 5000.0).all()
+    np.testing.assert_allclose(ev["hits"][:, 2], 1000 * cells["cell2"], rtol=1e-6)
+    assert (ev["energy"] == 5000.0).all()
     with pytest.raises(EventFileError, match="no branch 'nope'"):
-        open_events(path, CALO, tree="hits", branches={"showers": "nope"})
+        open_events(path, cols, tree="hits", branches={"hits": "nope"})

@@ -19,6 +19,7 @@ class GaussianSurrogate(Surrogate):
     name = "gaussian"
     version = "1.0"
     density = "exact"
+    baseline = True
     defaults = {"jitter": 1e-6, "batch_size": 65536, "log_conditions": False}
 
     def _design(self, conditions: dict[str, np.ndarray], n: int) -> np.ndarray:

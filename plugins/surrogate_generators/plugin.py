@@ -9,3 +9,8 @@ def register_surrogates(register):
     register("flow", "surrogate_generators.flow:Flow")
     register("gan", "surrogate_generators.gan:GAN")
     register("diffusion", "surrogate_generators.diffusion:Diffusion")
+
+
+@hookimpl
+def register_commands(register):
+    register("compare", "surrogate_generators.cli:add_parser")

@@ -1,4 +1,4 @@
-"""``surrogate compare`` (``surrogate.compare``): the table's structure, numbers that can fail
+"""``surrogate compare`` (``surrogate_generators.compare``): the table's structure, numbers that can fail
 (the exact flow beats the gaussian baseline on held-out likelihood; the simulator's own
 floor), failures recorded rather than fatal, the metrics reused from ``surrogate.metrics``,
 and the command line.  Budgets are tiny: this checks the machinery, not the families."""
@@ -11,7 +11,7 @@ import pytest
 
 import surrogate.metrics
 from surrogate.cli import main
-from surrogate.compare import Comparison, compare
+from surrogate_generators.compare import Comparison, compare
 
 CLASSIFIER = {"preset": "small", "epochs": 5}
 

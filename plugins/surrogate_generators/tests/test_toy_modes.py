@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 import surrogate
-from surrogate.testing import toy_mode_coverage
+from toy_coverage import toy_mode_coverage
 
 N_TRAIN = 20_000
 N_SAMPLES = 20_000

@@ -1,8 +1,8 @@
 """The lecture's comparison of generator families, measured on any registered simulator.
 
 :func:`compare` trains each family (``vae``, ``gan``, ``flow``, ``diffusion`` by default,
-plus the closed-form ``gaussian`` baseline) with several seeds on one training sample and
-measures, per family:
+plus every registered family marked ``baseline = True``, such as the closed-form Gaussian)
+with several seeds on one training sample and measures, per family:
 
 * **likelihood**: what ``log_prob`` gives (``exact``, ``bound`` or ``none``) and its mean
   over held-out simulator events (nats per event, in the units of the raw fields);
@@ -12,9 +12,9 @@ measures, per family:
   classifier cannot tell them apart), both from :mod:`surrogate.metrics`;
 * **training stability**: every number is a mean and standard deviation over the seeds;
   the spread of the AUC and the runs that failed (NaN loss...) are reported on their own;
-* **mode coverage**, for simulators that label modes (``mode_of``, e.g. ``toy.gmm2d``): the
-  share of generated events in each mode, and how many modes lie within ``mode_tolerance``
-  of their expected share ``1/K``;
+* **mode coverage**, for simulators that label modes (``Simulator.mode_labels``, e.g.
+  ``toy.gmm2d``): the share of generated events in each mode, and how many modes lie
+  within ``mode_tolerance`` of their expected share ``1/K``;
 * **sampling speed**: events per second at one batch of ``speed_batch`` events, next to the
   simulator's own rate measured in the same run (the ratio is the speed-up).
 
@@ -36,13 +36,16 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SurrogateError
-from .events import Events
-from .interfaces import Simulator, Surrogate
-from .jsonutil import to_json
+from surrogate.errors import SurrogateError
+from surrogate.events import Events
+from surrogate.factories import simulator as build_simulator
+from surrogate.factories import surrogate_class
+from surrogate.interfaces import Simulator, Surrogate
+from surrogate.io.atomic import write_text_atomic
+from surrogate.jsonutil import to_json
+from surrogate.registry import get_registry
 
 DEFAULT_FAMILIES = ("vae", "gan", "flow", "diffusion")
-BASELINE = "gaussian"
 #: Default classifier settings: a small network (CPU-friendly); the CaloChallenge preset is
 #: available through ``classifier={"preset": "calochallenge"}``.
 CLASSIFIER_DEFAULTS: dict[str, Any] = {"preset": "small"}
@@ -246,7 +249,6 @@ class Comparison:
 
     def save(self, folder: str | Path) -> dict[str, Path]:
         """Write ``comparison.json`` and ``comparison.md`` into ``folder``."""
-        from .io.atomic import write_text_atomic
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -261,18 +263,23 @@ def mode_shares(sim: Simulator, events: Events) -> tuple[list[float], float] | N
     """``(shares, off_mode)``: each mode's share of the on-mode events and the fraction of
     events off every mode (None when ``sim`` labels no modes).
 
-    Uses ``sim.mode_of(x, **conditions)`` (-1 for events off every mode) and ``n_modes``;
-    the shares are over on-mode events (as the toy mode-coverage tests count them), so they
-    measure coverage, and the off-mode fraction is reported on its own."""
-    mode_of = getattr(sim, "mode_of", None)
-    k = getattr(sim, "n_modes", None)
-    if mode_of is None or not k or not len(events):
+    Uses ``sim.mode_labels(events)`` (-1 for events off every mode) and ``sim.n_modes``;
+    the shares are over on-mode events, so they measure coverage, and the off-mode
+    fraction is reported on its own."""
+    k = int(sim.n_modes)
+    labels = sim.mode_labels(events) if k and len(events) else None
+    if labels is None:
         return None
-    labels = np.asarray(mode_of(events.flat(), **_condition_kwargs(mode_of, events)))
+    labels = np.asarray(labels)
     on = labels >= 0
-    counts = np.bincount(labels[on], minlength=int(k))[: int(k)]
+    counts = np.bincount(labels[on], minlength=k)[:k]
     shares = [float(c) / max(int(on.sum()), 1) for c in counts]
     return shares, float(1.0 - on.mean())
+
+
+def baselines() -> list[str]:
+    """The registered families marked ``baseline = True``: the floors learned models beat."""
+    return [name for name in get_registry().names("surrogate") if surrogate_class(name).baseline]
 
 
 def _condition_kwargs(fn: Callable[..., Any], events: Events) -> dict[str, np.ndarray]:
@@ -311,7 +318,7 @@ def quality(
     reference: Events, generated: Events, classifier: Mapping[str, Any], seed: int
 ) -> dict[str, Any]:
     """W1 per marginal and the classifier AUC, from :mod:`surrogate.metrics`."""
-    from .metrics import evaluate
+    from surrogate.metrics import evaluate
 
     res = evaluate(
         reference,
@@ -332,11 +339,21 @@ def quality(
     }
 
 
+@dataclass(frozen=True)
+class Samples:
+    """The simulator's samples every family is trained and measured on."""
+
+    train: Events
+    held_out: Events
+    reference: Events
+    floor: Events
+
+
 def compare(
     simulator: str | Simulator,
     families: Sequence[str] = DEFAULT_FAMILIES,
     *,
-    baseline: str | None = BASELINE,
+    baseline: bool = True,
     simulator_options: Mapping[str, Any] | None = None,
     n_train: int = 20_000,
     n_test: int = 10_000,
@@ -351,94 +368,50 @@ def compare(
     device: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Comparison:
-    """Train ``families`` (and ``baseline``) on ``simulator`` and measure the table.
+    """Train ``families`` (and, with ``baseline``, the registered baselines) on
+    ``simulator`` and measure the table.
 
     ``hyperparameters``/``train_options``: per family name, or under ``"*"`` for every
     family (a family's own entry wins).  ``workdir``: where each run keeps its training log
     and model (``runs/FAMILY/seed-S``); ``None``: nowhere.  ``log``: progress messages.
     """
-    import surrogate
-
     say = log or (lambda _msg: None)
-    if isinstance(simulator, str):
-        sim = surrogate.simulator(simulator, **dict(simulator_options or {}))
-    else:
-        sim = simulator
-    names = [*([baseline] if baseline else []), *[f for f in families if f != baseline]]
-    if not names:
-        raise SurrogateError("compare: no family to train")
-    for fam in names:
-        surrogate.surrogate_class(fam)  # unknown names fail before any training
+    sim = (
+        build_simulator(simulator, **dict(simulator_options or {}))
+        if isinstance(simulator, str)
+        else simulator
+    )
+    extra = [b for b in baselines() if b not in families] if baseline else []
+    names = [*extra, *families]
     seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise SurrogateError("compare: give at least one seed")
-    if n_train < 10 or n_test < 10:
-        raise SurrogateError("compare: n_train and n_test must be at least 10")
-    if (
-        workdir is not None
-        and (Path(workdir) / "runs").is_dir()
-        and any((Path(workdir) / "runs").iterdir())
-    ):
-        raise SurrogateError(
-            f"{workdir} already holds the runs of an earlier comparison: choose another "
-            "directory or remove it"
-        )
+    _check_request(names, seeds, n_train, n_test, workdir)
     classifier = {**CLASSIFIER_DEFAULTS, **dict(classifier or {})}
     hp_all, opt_all = dict(hyperparameters or {}), dict(train_options or {})
-
-    ss = np.random.SeedSequence(int(data_seed)).spawn(4)
-    train = sim.sample(n_train, seed=ss[0])
-    held_out = sim.sample(n_test, seed=ss[1])
-    reference = sim.sample(n_test, seed=ss[2])
-    floor_sample = sim.sample(n_test, seed=ss[3])
+    data = _simulate(sim, n_train, n_test, data_seed)
     say(f"data: {n_train} training, {n_test} held-out, {n_test} reference events of {sim.name}")
-
-    ref_row: dict[str, Any] = {"log_likelihood": simulator_log_prob(sim, held_out)}
-    ref_row.update(quality(reference, floor_sample, classifier, seed=seeds[0]))
-    ref_modes = mode_shares(sim, floor_sample)
-    ref_row["mode_shares"], ref_row["off_mode"] = ref_modes if ref_modes else (None, None)
-    ref_row["sample_rate"] = sample_rate(sim.sample, speed_batch, _conds(sim, speed_batch), 7, 3)
-
+    ref_row = _reference_row(sim, data, classifier, seeds[0], speed_batch)
     runs: dict[str, list[Run]] = {}
     for fam in names:
-        cls = surrogate.surrogate_class(fam)
-        # options "for every family" go to the families that take them
-        hp = {k: v for k, v in hp_all.get("*", {}).items() if k in cls.defaults}
-        hp.update(hp_all.get(fam, {}))
-        opts = {**opt_all.get("*", {}), **opt_all.get(fam, {})}
-        if "preprocessing" in cls.defaults and "preprocessing" not in hp:
-            hp["preprocessing"] = sim.preprocessing()  # the simulator's chain, as train does
-        if fam == BASELINE:
-            opts = {}  # closed form: no training loop options
-        elif device is not None and "device" in _loop_options():
+        cls = surrogate_class(fam)
+        hp = _options_for(cls, hp_all, sim)
+        opts = {} if cls.baseline else {**opt_all.get("*", {}), **opt_all.get(fam, {})}
+        if device is not None and not cls.baseline:
             opts.setdefault("device", device)
-        runs[fam] = []
-        for seed in seeds if fam != BASELINE else seeds[:1]:
-            run = Run(fam, seed, cls.density)
-            runs[fam].append(run)
-            say(f"{fam} seed {seed}: training")
-            try:
-                _measure(
-                    run,
-                    sim,
-                    cls,
-                    hp,
-                    opts,
-                    train,
-                    held_out,
-                    reference,
-                    classifier,
-                    speed_batch,
-                    None if workdir is None else Path(workdir) / "runs" / fam / f"seed-{seed}",
-                )
-            except SurrogateError as exc:
-                run.error = f"{type(exc).__name__}: {exc}"
-                say(f"{fam} seed {seed}: failed: {run.error}")
-                continue
-            say(
-                f"{fam} seed {seed}: trained in {run.train_seconds:.1f} s, AUC {run.auc:.3f}, "
-                f"W1 {run.w1_worst:.3f}"
+        runs[fam] = [
+            _run(
+                Run(fam, seed, cls.density),
+                sim,
+                cls,
+                hp,
+                opts,
+                data,
+                classifier,
+                speed_batch,
+                None if workdir is None else Path(workdir) / "runs" / fam / f"seed-{seed}",
+                say,
             )
+            for seed in (seeds[:1] if cls.baseline else seeds)
+        ]
     settings = {
         "simulator_options": dict(getattr(sim, "options", {}) or {}),
         "families": names,
@@ -456,10 +429,82 @@ def compare(
     return Comparison(sim.name, settings, ref_row, runs)
 
 
-def _loop_options() -> dict[str, Any]:
-    from .training import TRAIN_DEFAULTS
+def _check_request(
+    names: list[str], seeds: list[int], n_train: int, n_test: int, workdir: str | Path | None
+) -> None:
+    """Refuse a request that cannot produce a table, before any training."""
+    if not names:
+        raise SurrogateError("compare: no family to train")
+    for fam in names:
+        surrogate_class(fam)  # unknown names fail before any training
+    if not seeds:
+        raise SurrogateError("compare: give at least one seed")
+    if n_train < 10 or n_test < 10:
+        raise SurrogateError("compare: n_train and n_test must be at least 10")
+    runs = None if workdir is None else Path(workdir) / "runs"
+    if runs is not None and runs.is_dir() and any(runs.iterdir()):
+        raise SurrogateError(
+            f"{workdir} already holds the runs of an earlier comparison: choose another "
+            "directory or remove it"
+        )
 
-    return TRAIN_DEFAULTS
+
+def _simulate(sim: Simulator, n_train: int, n_test: int, data_seed: int) -> Samples:
+    ss = np.random.SeedSequence(int(data_seed)).spawn(4)
+    return Samples(
+        train=sim.sample(n_train, seed=ss[0]),
+        held_out=sim.sample(n_test, seed=ss[1]),
+        reference=sim.sample(n_test, seed=ss[2]),
+        floor=sim.sample(n_test, seed=ss[3]),
+    )
+
+
+def _reference_row(
+    sim: Simulator, data: Samples, classifier: Mapping[str, Any], seed: int, speed_batch: int
+) -> dict[str, Any]:
+    """The simulator's own row: every metric's floor, its exact density and its speed."""
+    row: dict[str, Any] = {"log_likelihood": simulator_log_prob(sim, data.held_out)}
+    row.update(quality(data.reference, data.floor, classifier, seed=seed))
+    modes = mode_shares(sim, data.floor)
+    row["mode_shares"], row["off_mode"] = modes if modes else (None, None)
+    row["sample_rate"] = sample_rate(sim.sample, speed_batch, _conds(sim, speed_batch), 7, 3)
+    return row
+
+
+def _options_for(cls: type[Surrogate], hp_all: Mapping[str, Any], sim: Simulator) -> dict:
+    """A family's hyper-parameters: those "for every family" it takes, then its own."""
+    hp = {k: v for k, v in hp_all.get("*", {}).items() if k in cls.defaults}
+    hp.update(hp_all.get(cls.name, {}))
+    if "preprocessing" in cls.defaults and "preprocessing" not in hp:
+        hp["preprocessing"] = sim.preprocessing()  # the simulator's chain, as train does
+    return hp
+
+
+def _run(
+    run: Run,
+    sim: Simulator,
+    cls: type[Surrogate],
+    hp: dict[str, Any],
+    opts: dict[str, Any],
+    data: Samples,
+    classifier: Mapping[str, Any],
+    speed_batch: int,
+    workdir: Path | None,
+    say: Callable[[str], None],
+) -> Run:
+    """Train and measure one seed; a failed run is recorded, not raised."""
+    say(f"{run.family} seed {run.seed}: training")
+    try:
+        _measure(run, sim, cls, hp, opts, data, classifier, speed_batch, workdir)
+    except SurrogateError as exc:
+        run.error = f"{type(exc).__name__}: {exc}"
+        say(f"{run.family} seed {run.seed}: failed: {run.error}")
+        return run
+    say(
+        f"{run.family} seed {run.seed}: trained in {run.train_seconds:.1f} s, "
+        f"AUC {run.auc:.3f}, W1 {run.w1_worst:.3f}"
+    )
+    return run
 
 
 def _conds(sim: Simulator, n: int) -> dict[str, np.ndarray] | None:
@@ -476,24 +521,23 @@ def _measure(
     cls: type[Surrogate],
     hp: dict[str, Any],
     opts: dict[str, Any],
-    train: Events,
-    held_out: Events,
-    reference: Events,
+    data: Samples,
     classifier: Mapping[str, Any],
     speed_batch: int,
     workdir: Path | None,
 ) -> None:
     model = cls(**hp)
     t0 = time.perf_counter()
-    model.fit(train, seed=run.seed, workdir=workdir, **opts)
+    model.fit(data.train, seed=run.seed, workdir=workdir, **opts)
     run.train_seconds = time.perf_counter() - t0
     result = getattr(model, "training_result", None)
     run.epochs = getattr(result, "epochs_run", None)
     if workdir is not None:
         model.save(workdir)
     if model.density != "none":
-        lp = np.asarray(model.log_prob(held_out), dtype=np.float64)
+        lp = np.asarray(model.log_prob(data.held_out), dtype=np.float64)
         run.log_likelihood = float(lp.mean()) if np.isfinite(lp).all() else float("-inf")
+    reference = data.reference
     generated = model.sample(len(reference), reference.conditions or None, seed=10_000 + run.seed)
     q = quality(reference, generated, classifier, seed=run.seed)
     for key, value in q.items():

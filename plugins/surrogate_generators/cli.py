@@ -1,4 +1,8 @@
-"""``surrogate compare``: the lecture's comparison table of generator families, measured."""
+"""``surrogate compare``: the lecture's comparison table of generator families, measured.
+
+Registered by the generators plugin through ``register_commands``; it parses arguments and
+calls :func:`surrogate_generators.compare.compare`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,14 @@ import argparse
 import sys
 from typing import Any
 
-from .options import add_key_value, count
+from surrogate.cli.options import add_key_value, count
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare",
         help="train generator families on one simulator and tabulate how they compare",
-        description="Train each generator family (and the gaussian baseline) on events of "
+        description="Train each generator family (and the registered baselines) on events of "
         "SIMULATOR with several seeds, then measure and print the comparison table: "
         "likelihood (exact, bound, none) on held-out events, sample quality against a fresh "
         "reference sample (per-marginal Wasserstein-1, classifier AUC), training stability "
@@ -29,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="vae,gan,flow,diffusion",
         help="comma-separated families to train (default: vae,gan,flow,diffusion)",
     )
-    p.add_argument("--no-baseline", action="store_true", help="leave out the gaussian baseline")
+    p.add_argument("--no-baseline", action="store_true", help="leave out the baselines (gaussian)")
     p.add_argument("-n", "--n-train", type=count, default=20_000, help="training events")
     p.add_argument(
         "--n-test", type=count, default=10_000, help="held-out and reference events (each)"
@@ -50,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classifier-preset",
         default="small",
-        help="classifier two-sample test preset (small, calochallenge; default small)",
+        help="classifier two-sample test preset (default small; `surrogate plugins` lists them)",
     )
     p.add_argument(
         "--mode-tolerance",
@@ -89,15 +93,16 @@ def _seeds(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..compare import BASELINE, compare
-    from ..errors import SurrogateError
+    from surrogate.errors import SurrogateError
+
+    from .compare import baselines, compare
 
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     try:
         seeds = _seeds(args.seeds)
     except argparse.ArgumentTypeError as exc:
         raise SurrogateError(str(exc)) from None
-    known = [*families, BASELINE]
+    known = [*families, *baselines()]
     hp = split_per_family(list(args.model_option), known)
     opts = split_per_family(list(args.train_option), known)
     if args.epochs is not None:
@@ -107,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     result = compare(
         args.simulator,
         families,
-        baseline=None if args.no_baseline else BASELINE,
+        baseline=not args.no_baseline,
         simulator_options=dict(args.option),
         n_train=args.n_train,
         n_test=args.n_test,
