@@ -183,7 +183,7 @@ def evaluate(
         chosen = metrics_for(spec, context)
     else:
         chosen = [m if isinstance(m, Metric) else metric(m) for m in metrics]
-    dev = resolve_device(device)
+    dev = str(resolve_device(device, error=MetricError))
     out: dict[str, MetricResult] = {}
     for m in chosen:
         out |= flatten(m.name, m.compute(ref_s, gen_s, seed=seed, device=dev))

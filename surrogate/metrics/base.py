@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..devices import resolve_device as resolve_device  # the one resolver, re-exported
 from ..errors import SurrogateError, check_known, suggest
 from ..jsonutil import to_json
 
@@ -330,22 +331,3 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"<Metric {self.name or type(self).__name__} {self.options}>"
-
-
-def resolve_device(device: str | None) -> str:
-    """``None``/``"auto"``: cuda when torch sees a GPU, else cpu; otherwise checked."""
-    if device in (None, "auto"):
-        try:
-            import torch
-
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        except ImportError:  # pragma: no cover - torch is a dependency
-            return "cpu"
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise MetricError(f"device must be cpu or cuda, not {device!r}")
-    if str(device).startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise MetricError("device cuda requested but torch sees no GPU")
-    return str(device)

@@ -182,7 +182,7 @@ def validate(
     batch_size = int(batch_size or cfg.get("batch_size", DEFAULT_BATCH))
     if batch_size < 1:
         raise ValidationError("batch size must be >= 1")
-    dev = resolve_device(device)
+    dev = str(resolve_device(device, error=ValidationError))
 
     sim = reader = None
     sim_info: dict[str, Any] = {}
