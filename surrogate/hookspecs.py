@@ -84,7 +84,7 @@ def add_hookspecs(add: AddHookspecs) -> None:
     """
 
 
-@registration_hook("simulator", "simulators", example="calo.gflash")
+@registration_hook("simulator", "simulators", example="mydet.showers")
 def register_simulators(register: Register) -> None:
     """Register reference simulators.
 
@@ -118,7 +118,7 @@ def register_metrics(register: Register) -> None:
     """
 
 
-@registration_hook("observables", "observable sets", example="calo.showers")
+@registration_hook("observables", "observable sets", example="mydet.observables")
 def register_observables(register: Register) -> None:
     """Register observable sets: the physics quantities metrics are computed on.
 
@@ -130,7 +130,7 @@ def register_observables(register: Register) -> None:
     """
 
 
-@registration_hook("preprocessing", "preprocessing steps", example="calo.layer_fractions")
+@registration_hook("preprocessing", "preprocessing steps", example="mydet.layer_sums")
 def register_preprocessing_steps(register: Register) -> None:
     """Register preprocessing step types for the chains saved inside models.
 
@@ -140,7 +140,7 @@ def register_preprocessing_steps(register: Register) -> None:
     """
 
 
-@registration_hook("layout", "file layouts", example="calochallenge")
+@registration_hook("layout", "file layouts", example="mydet.columns")
 def register_layouts(register: Register) -> None:
     """Register HDF5 file layouts: how an event spec's arrays are stored as datasets.
 

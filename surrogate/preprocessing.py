@@ -27,6 +27,12 @@ Step types (``field``: one field name, ``fields``: a list; neither: every field)
                  element of the field) or ``"field"`` (one for the whole field);
                  ``min_std`` floors the std (constant voxels).
 ``log``          ``log(x + eps)`` (``eps`` default 1e-6); for non-negative quantities.
+                 Its inverse, ``exp``, is unbounded: a generator's outlier in log space
+                 comes back as an exponentially large value (a short VAE emitted 1e6 GeV
+                 cells for a 200 GeV beam).  ``high`` caps the inverse at a physical
+                 maximum (voxel / E_inc <= 3, say); without it the chain trades that
+                 guard for no assumption about the range.  ``logit`` is bounded by
+                 construction.
 ``logit``        ``logit(alpha + (1 - 2 alpha) (x - low) / (high - low))``; ``low``/``high``
                  default to the field's bounds in the spec, else the data's min/max.
 ``normalise_by_condition``  ``x / (scale * condition) ** power`` (``power`` default 1),
@@ -177,7 +183,13 @@ class Standardise(Step):
 
 class Log(Step):
     type = "log"
-    params: ClassVar[dict[str, Any]] = {"eps": 1e-6}
+    params: ClassVar[dict[str, Any]] = {"eps": 1e-6, "high": None}
+
+    def __init__(self, config, spec, index):
+        super().__init__(config, spec, index)
+        high = self.options["high"]
+        if high is not None and not float(high) > 0:
+            raise SpecError(f"{self.where}: high must be > 0, not {high!r}")
 
     def forward_field(self, name, x, conds):
         eps = float(self.options["eps"])
@@ -191,6 +203,9 @@ class Log(Step):
         return y, -_event_sum(y)
 
     def inverse_field(self, name, y, conds):
+        high = self.options["high"]
+        if high is not None:  # cap before exp: no overflow, no value past the maximum
+            y = np.minimum(y, math.log(float(high) + float(self.options["eps"])))
         return np.exp(y) - float(self.options["eps"])
 
 

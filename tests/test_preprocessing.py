@@ -189,3 +189,42 @@ def test_no_torch_at_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_log_inverse_is_capped_at_high():
+    """An outlier in log space must not come back exponentially large."""
+    chain = [{"type": "log", "field": "e", "high": 5.0}]
+    pre = Preprocessing(chain, SPEC)
+    fields, conds = _data(10)
+    y, _ = pre.forward(fields, conds)
+    np.testing.assert_allclose(pre.inverse(y, conds)["e"], fields["e"], rtol=1e-9)
+    wild = {**y, "e": np.full((10, 3), 800.0)}  # exp(800) overflows float64
+    with np.errstate(over="raise"):
+        back = pre.inverse(wild, conds)["e"]
+    np.testing.assert_allclose(back, 5.0)
+    unguarded = Preprocessing([{"type": "log", "field": "e"}], SPEC)
+    assert unguarded.inverse({**y, "e": np.full((10, 3), 30.0)}, conds)["e"].min() > 1e12
+    with pytest.raises(SpecError, match="high must be > 0"):
+        Preprocessing([{"type": "log", "field": "e", "high": 0}], SPEC)
+
+
+def test_steps_are_found_through_the_hook():
+    from surrogate import hookimpl
+    from surrogate.preprocessing import Affine
+    from surrogate.testing import plugin_registry
+
+    class Twice(Affine):
+        type = "test.twice"
+
+    class Plugin:
+        @hookimpl
+        def register_preprocessing_steps(self, register):
+            register("test.twice", Twice)
+
+    chain = [{"type": "test.twice", "field": "pos", "scale": 2.0}]
+    with pytest.raises(SpecError, match="unknown preprocessing 'test.twice'"):
+        Preprocessing(chain, SPEC)
+    with plugin_registry(("twice", Plugin())):
+        pre = Preprocessing(chain, SPEC)
+        fields, conds = _data(4)
+        np.testing.assert_allclose(pre.forward(fields, conds)[0]["pos"], fields["pos"] / 2)
