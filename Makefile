@@ -25,14 +25,18 @@ demo: $(VENV)/.installed
 # pytest exits 5 when no test is collected: that is not a failure of the suite.
 # One BLAS/torch thread: on 2-core machines oversubscribed threads were measured many times
 # slower than one (a toy flow epoch: 0.9 s with one thread, ~100 s with two under load).
+PYTEST = OMP_NUM_THREADS=1 $(BIN)/python -m pytest
+NO_TESTS_IS_OK = rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
 test: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+	$(PYTEST); $(NO_TESTS_IS_OK)
 
 test-all: $(VENV)/.installed
-	$(BIN)/python -m pytest -m "slow or not slow"
+	$(PYTEST) -m "slow or not slow"; $(NO_TESTS_IS_OK)
 
+# ruff (lint, complexity <= 12, formatting) and mypy on the core: what CI checks first
 lint: $(VENV)/.installed
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: $(VENV)/.installed
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -170,3 +170,103 @@ def test_listing_plugins_does_not_import_torch(code):
     check = code + "\nimport sys; assert 'torch' not in sys.modules, 'torch imported'"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     subprocess.run([sys.executable, "-c", check], check=True, env=env)
+
+
+DOMAIN_SPECS = """
+    from surrogate.hookspecs import registration_hook
+
+    @registration_hook("tpdom.widget", "widgets", names=r"[A-Za-z0-9-]+", example="W-1")
+    def register_tpdom_widgets(register):
+        '''Register widgets: ``register(name, widget)``.'''
+"""
+DOMAIN = """
+    import tpdom_specs
+    from surrogate import hookimpl
+
+    @hookimpl
+    def add_hookspecs(add):
+        add(tpdom_specs)
+
+    @hookimpl
+    def register_tpdom_widgets(register):
+        register("W-1", ("builtin", "widget"))
+"""
+USES_DOMAIN = """
+    from surrogate import hookimpl
+
+    @hookimpl
+    def register_tpdom_widgets(register):
+        register("Alpha", ("third-party", "widget"))
+"""
+TYPO = """
+    from surrogate import hookimpl
+
+    @hookimpl
+    def register_simulatorz(register):
+        register("typo.sim", object)
+"""
+
+
+def test_a_plugin_declares_hooks_that_others_implement_in_any_order(site):
+    (site / "tpdom_specs.py").write_text(textwrap.dedent(DOMAIN_SPECS))
+    # "aaa" sorts (and so loads) before the plugin that declares the hook
+    make_dist(site, "tp-aaa", "aaa_user", "aaa_user", USES_DOMAIN)
+    make_dist(site, "tp-domain", "tpdom", "tpdom", DOMAIN)
+    try:
+        registry = Registry()
+        registry.load_entrypoints()
+        assert registry.plugins["aaa_user"].status == "ok", registry.plugins["aaa_user"].error
+        assert registry.names("tpdom.widget") == ["Alpha", "W-1"]
+        assert registry.get("tpdom.widget", "Alpha") == ("third-party", "widget")
+        assert registry.label("tpdom.widget") == "widgets"
+        assert registry.plugins["aaa_user"].names == {"tpdom.widget": ["Alpha"]}
+    finally:
+        for name in ("tpdom_specs", "tpdom", "aaa_user"):
+            sys.modules.pop(name, None)
+
+
+def test_a_hook_nobody_declares_marks_the_plugin_broken(site):
+    make_dist(site, "tp-typo", "tp_typo", "tp_typo", TYPO)
+    try:
+        registry = Registry()
+        registry.load_entrypoints()
+        info = registry.plugins["tp_typo"]
+        assert info.status == "broken"
+        assert "unknown hook 'register_simulatorz'" in info.error
+        assert "typo.sim" not in registry.names("simulator")
+    finally:
+        sys.modules.pop("tp_typo", None)
+
+
+def test_unknown_name_says_when_a_plugin_is_blocked():
+    registry = Registry()
+    registry.load_entrypoints(blocked=frozenset({"toy"}))
+    with pytest.raises(PluginError, match="blocked by SURROGATE_DISABLED_PLUGINS: toy"):
+        registry.entry("simulator", "toy.gmm2d")
+
+
+def test_every_kind_is_listed_under_its_own_label():
+    from surrogate.registry import build_registry
+
+    registry = build_registry()
+    assert registry.plugins["core"].status == "ok"
+    assert "default" in registry.names("layout")
+    assert "standardise" in registry.names("preprocessing")
+    assert registry.label("preprocessing") == "preprocessing steps"
+    assert "compare" in registry.names("command")
+
+
+def test_entry_build_runs_once_per_entry(fresh_registry):
+    from surrogate import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register_layouts(self, register):
+            register("test.once", "surrogate.layouts:DEFAULT")
+
+    fresh_registry.add_plugin(Plugin(), name="once")
+    calls = []
+    entry = fresh_registry.entry("layout", "test.once")
+    for _ in range(3):
+        built = entry.build(lambda factory: calls.append(factory) or factory.name)
+    assert built == "default" and len(calls) == 1
