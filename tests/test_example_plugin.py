@@ -80,10 +80,13 @@ def test_listed_and_usable_from_the_cli(installed, tmp_path):
 
 
 def test_new_geometry_for_calo_gflash(installed, tmp_path):
-    """A detector file plus ``gflash_for`` is a new calo.gflash simulator: 196 voxels, and
-    the sampling resolution the file declares (10%/sqrt(E/GeV): 2.24% at 20 GeV)."""
+    """A detector file registered with ``register_calo_geometries`` plus ``gflash_for`` is a
+    new calo.gflash simulator: 196 voxels, and the sampling resolution the file declares
+    (10%/sqrt(E/GeV): 2.24% at 20 GeV)."""
     listing = cli(installed, "plugins", cwd=tmp_path)
     assert "example.shashlik" in listing.stdout
+    assert "calorimeter geometries: example_shashlik" in listing.stdout
+    assert "calorimeter materials: Polystyrene" in listing.stdout
     run = cli(
         installed,
         "simulate",
@@ -106,6 +109,39 @@ def test_new_geometry_for_calo_gflash(installed, tmp_path):
     assert 0.98 < response.mean() < 1.0
     # the standard error of a standard deviation from 2000 showers is 1.6%
     assert response.std() == pytest.approx(0.10 / 20**0.5, rel=0.08)
+    # the geometry and its material, by name, as any other geometry
+    again = cli(
+        installed,
+        "simulate",
+        "calo.gflash",
+        "-n",
+        "10",
+        "-o",
+        "g.h5",
+        "--option",
+        "geometry=example_shashlik",
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr
+    assert read_events(tmp_path / "g.h5")["showers"].shape == (10, 196)
+
+
+def test_geometry_and_material_registered_through_the_calo_hooks(installed, monkeypatch):
+    """The package registers its geometry and material with the calorimeter plugin's hooks
+    alone: installed, both are found by name with no import of the package."""
+    from surrogate.testing import plugin_registry
+    from surrogate_calo import get_geometry, get_material
+
+    monkeypatch.syspath_prepend(str(installed))
+    with plugin_registry() as registry:
+        assert registry.plugins["example_detector"].status == "ok"
+        geometry = get_geometry("example_shashlik")
+        assert geometry.n_voxels == 196
+        assert geometry.stack.active is get_material("Polystyrene")
+        assert geometry.stack.active.density == 1.060
+        assert registry.entry("calo.geometry", "example_shashlik").package == (
+            "surrogate-example-detector"
+        )
 
 
 def test_disabling_autoload_hides_it(installed, tmp_path):

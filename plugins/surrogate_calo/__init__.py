@@ -5,12 +5,23 @@ challenge's file format, shower observables and metrics.
     sim = surrogate.simulator("calo.gflash", geometry="2")          # or "1-photons", "calogan"
     showers = sim.sample(1000, {"incident_energies": 50_000.0}, seed=1)
 
-    from surrogate_calo import get_geometry, read_challenge
+    from surrogate_calo import get_geometry
+    from surrogate_calo.io import read_challenge
     geo = get_geometry("2")                                          # X0, R_M, E_c, F_s...
     events = read_challenge("dataset_2_1.hdf5", geometry="2")        # real Geant4 showers
+
+A detector package adds geometries and materials through this plugin's hooks
+(:mod:`surrogate_calo.hookspecs`), and ``gflash_for`` makes ``calo.gflash`` simulate them.
 """
 
 from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+from surrogate import Simulator
 
 from .geometry import (
     CartesianLayer,
@@ -22,25 +33,27 @@ from .geometry import (
     get_geometry,
     load_geometry,
     parse_binning,
-    register_geometry,
 )
-from .materials import MATERIALS, Material, MaterialError, Stack, get_material, register_material
+from .materials import Material, MaterialError, Stack, compound, get_material
 
 
-def gflash_for(geometry, **defaults):
+def gflash_for(
+    geometry: str | os.PathLike[str] | Geometry, **defaults: Any
+) -> Callable[..., Simulator]:
     """A ``calo.gflash`` factory bound to ``geometry`` (a name, detector-file path or
-    :class:`Geometry`): what a third-party detector plugin registers::
+    :class:`Geometry`): what a third-party detector plugin registers as its simulator::
+
+        @hookimpl
+        def register_calo_geometries(register):
+            register("mydet", Path(__file__).with_name("mydet.yaml"))
 
         @hookimpl
         def register_simulators(register):
-            register("mydet.gflash", gflash_for(Path(__file__).with_name("mydet.yaml")))
+            register("mydet.gflash", gflash_for("mydet"))
 
     Other options (``particle``, ``parity``...) stay available to the caller.
     """
-    import functools
-    import os
-
-    from .gflash import GFlash
+    from .gflash import GFlash  # imports scipy: only when a plugin registers a simulator
 
     if isinstance(geometry, os.PathLike):
         geometry = str(geometry)
@@ -48,7 +61,6 @@ def gflash_for(geometry, **defaults):
 
 
 __all__ = [
-    "MATERIALS",
     "CartesianLayer",
     "Geometry",
     "GeometryError",
@@ -56,6 +68,7 @@ __all__ = [
     "MaterialError",
     "PolarLayer",
     "Stack",
+    "compound",
     "geometry_from_dict",
     "geometry_names",
     "get_geometry",
@@ -63,6 +76,4 @@ __all__ = [
     "gflash_for",
     "load_geometry",
     "parse_binning",
-    "register_geometry",
-    "register_material",
 ]

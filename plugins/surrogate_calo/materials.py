@@ -27,12 +27,16 @@ instead of g/cm^2: E_c(W) = 3.88 MeV), which also changes R_M,eff; the default
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from surrogate.errors import SurrogateError, check_known
+
+from .hookspecs import MATERIAL_KIND
+from .registered import instance, lookup
 
 E_S_HOMOGENEOUS = 21.0  # MeV
 E_S_SAMPLING = 21.2  # MeV
@@ -95,7 +99,9 @@ class Material:
         return out
 
 
-def compound(name: str, density: float, fractions: Mapping[str, float], x0: float | None = None):
+def compound(
+    name: str, density: float, fractions: Mapping[str, float], x0: float | None = None
+) -> Material:
     """A compound from element symbols and mass fractions (normalised to 1)."""
     total = sum(fractions.values())
     if total <= 0:
@@ -125,30 +131,31 @@ ELEMENTS: dict[str, tuple[float, float]] = {
     "Pb": (82, 207.2),
 }
 
-# PDG "Atomic and nuclear properties of materials" values (X0 in g/cm^2)
-MATERIALS: dict[str, Material] = {
-    "W": Material("W", 74, 183.84, 19.30, 6.76),
-    "Si": Material("Si", 14, 28.0855, 2.329, 21.82),
-    "Pb": Material("Pb", 82, 207.2, 11.35, 6.37),
-    "LAr": Material("LAr", 18, 39.948, 1.396, 19.55),
-    "Fe": Material("Fe", 26, 55.845, 7.874, 13.84),
-    "Cu": Material("Cu", 29, 63.546, 8.96, 12.86),
-}
-MATERIALS["PbWO4"] = compound("PbWO4", 8.30, {"Pb": 0.4553, "W": 0.4040, "O": 0.1407}, x0=7.39)
-MATERIALS["Scint"] = compound("Scint", 1.032, {"C": 0.9226, "H": 0.0774}, x0=43.72)
+# PDG "Atomic and nuclear properties of materials" values (X0 in g/cm^2), one module
+# attribute each so that the plugin registers them by import path (``calo.material``)
+W = Material("W", 74, 183.84, 19.30, 6.76)
+Si = Material("Si", 14, 28.0855, 2.329, 21.82)
+Pb = Material("Pb", 82, 207.2, 11.35, 6.37)
+LAr = Material("LAr", 18, 39.948, 1.396, 19.55)
+Fe = Material("Fe", 26, 55.845, 7.874, 13.84)
+Cu = Material("Cu", 29, 63.546, 8.96, 12.86)
+PbWO4 = compound("PbWO4", 8.30, {"Pb": 0.4553, "W": 0.4040, "O": 0.1407}, x0=7.39)
+Scint = compound("Scint", 1.032, {"C": 0.9226, "H": 0.0774}, x0=43.72)
 
 
 def get_material(spec: str | Material | Mapping[str, Any]) -> Material:
-    """A material by name (``"W"``), a :class:`Material`, or a mapping of its fields."""
+    """A material by name (built in or registered with ``register_calo_materials``), a
+    :class:`Material`, or a mapping of its fields."""
     if isinstance(spec, Material):
         return spec
     if isinstance(spec, str):
-        if spec not in MATERIALS:
-            raise MaterialError(
-                f"unknown material {spec!r} (known: {', '.join(sorted(MATERIALS))}; "
-                "or give z, a, density and x0)"
-            )
-        return MATERIALS[spec]
+        return lookup(
+            MATERIAL_KIND,
+            spec,
+            functools.partial(instance, name=spec, cls=Material, error=MaterialError),
+            MaterialError,
+            unknown="; or give z, a, density and x0",
+        )
     if isinstance(spec, Mapping):
         data = dict(spec)
         if "composition" in data and "z" not in data:
@@ -169,14 +176,6 @@ def get_material(spec: str | Material | Mapping[str, Any]) -> Material:
         except KeyError as exc:
             raise MaterialError(f"material {data}: missing {exc.args[0]!r}") from None
     raise MaterialError(f"cannot make a material from {spec!r}")
-
-
-def register_material(material: Material) -> None:
-    """Make ``material`` known by name to geometry files (third-party detectors)."""
-    existing = MATERIALS.get(material.name)
-    if existing is not None and existing != material:
-        raise MaterialError(f"material {material.name!r} is already defined differently")
-    MATERIALS[material.name] = material
 
 
 def _parity(parity: str) -> str:

@@ -1,31 +1,61 @@
 """Entry point of the calorimeter plugin: ``calo.gflash``, the CaloChallenge file layout,
-the shower preprocessing step, observables and metrics.
+the shower preprocessing step, observables and metrics, and the plugin's own hooks
+(:mod:`surrogate_calo.hookspecs`) with the built-in geometries and materials.
 
-Factories are import paths, so ``surrogate plugins`` imports nothing heavy, and a saved
-model's ``calo.layer_fractions`` step is found through the hook in a fresh interpreter.
+Factories are import paths or detector-file paths, so ``surrogate plugins`` parses no
+geometry and imports neither scipy nor torch, and a saved model's
+``calo.layer_fractions`` step is found through the hook in a fresh interpreter.
 """
 
 from surrogate import hookimpl
+from surrogate.hookspecs import AddHookspecs, Register
+
+from . import hookspecs
+from .geometry.registry import BUILTIN
+
+#: The PDG materials of :mod:`surrogate_calo.materials`, each a module attribute.
+MATERIAL_NAMES = ("W", "Si", "Pb", "LAr", "Fe", "Cu", "PbWO4", "Scint")
 
 
 @hookimpl
-def register_simulators(register):
+def add_hookspecs(add: AddHookspecs) -> None:
+    add(hookspecs)
+
+
+@hookimpl
+def register_calo_geometries(register: Register) -> None:
+    for name, path in BUILTIN.items():
+        register(name, path)
+
+
+@hookimpl
+def register_calo_materials(register: Register) -> None:
+    for name in MATERIAL_NAMES:
+        register(name, f"surrogate_calo.materials:{name}")
+
+
+@hookimpl
+def register_simulators(register: Register) -> None:
     register("calo.gflash", "surrogate_calo.gflash:GFlash")
 
 
 @hookimpl
-def register_layouts(register):
+def register_layouts(register: Register) -> None:
     register("calochallenge", "surrogate_calo.io:CHALLENGE_LAYOUT")
 
 
 @hookimpl
-def register_preprocessing_steps(register):
+def register_preprocessing_steps(register: Register) -> None:
     register("calo.layer_fractions", "surrogate_calo.preprocessing:LayerFractions")
 
 
 @hookimpl
-def register_metrics(register):
+def register_observables(register: Register) -> None:
     register("calo.observables", "surrogate_calo.metrics:ShowerObservables")
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
     register("calo.separation_power", "surrogate_calo.metrics:CaloSeparationPower")
     register("calo.cls_low", "surrogate_calo.metrics:ClassifierLow")
     register("calo.cls_low_normed", "surrogate_calo.metrics:ClassifierLowNormed")

@@ -1,13 +1,16 @@
-"""A ``calo.gflash`` simulator for a new detector: the geometry file beside this module.
+"""The detector's material and a ``calo.gflash`` simulator for it.
 
-Importing this module imports the calorimeter plugin; ``plugin.py`` names it as
-``"surrogate_example_detector.calo:shashlik"`` so listing plugins does not.
+Importing this module imports the calorimeter plugin; ``plugin.py`` names what it
+registers from here by import path (``"surrogate_example_detector.calo:shashlik"``), so
+listing plugins does not.
 """
 
-from pathlib import Path
+from surrogate_calo import compound, gflash_for
 
-from surrogate_calo import gflash_for
+#: The scintillator of ``shashlik.yaml``: polystyrene, PDG values (density g/cm^3, mass
+#: fractions, X0 in g/cm^2).  Registered as ``Polystyrene``, the name it must carry.
+POLYSTYRENE = compound("Polystyrene", 1.060, {"C": 0.922579, "H": 0.077421}, x0=43.79)
 
-#: GFlash showers in ``shashlik.yaml``'s detector; every ``calo.gflash`` option
-#: (``particle``, ``parity``, ``stochastic``...) stays available to the caller.
-shashlik = gflash_for(Path(__file__).with_name("shashlik.yaml"))
+#: GFlash showers in the ``example_shashlik`` geometry (registered by ``plugin.py``); every
+#: ``calo.gflash`` option (``particle``, ``parity``, ``stochastic``...) stays available.
+shashlik = gflash_for("example_shashlik")

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import math
-import textwrap
 
 import numpy as np
 import pytest
 
+import surrogate
+from surrogate import hookimpl
+from surrogate.testing import plugin_registry
 from surrogate_calo import (
     Geometry,
     GeometryError,
     Material,
+    MaterialError,
     Stack,
+    compound,
     geometry_from_dict,
+    geometry_names,
     get_geometry,
     get_material,
+    gflash_for,
+    load_geometry,
     parse_binning,
-    register_geometry,
 )
-from surrogate_calo.geometry import _REGISTERED, DATA, PolarLayer
+from surrogate_calo.geometry import DATA, PolarLayer
 
 
 @pytest.mark.parametrize(
@@ -199,7 +205,10 @@ def test_detector_description(tmp_path):
         ({"depth": {"unit": "cm", "thickness": 3}}, "'mm' or 'X0'"),
         ({"energy_range_mev": [10, 1]}, "0 < low <= high"),
         ({"colour": "red"}, "unknown key 'colour'"),
-        ({"stack": {"active": {"material": "Unobtainium"}}}, "unknown material"),
+        (
+            {"stack": {"active": {"material": "Unobtainium"}}},
+            "unknown calo.material 'Unobtainium'.*or give z, a, density and x0",
+        ),
         ({"expected_voxels": 7}, "6 voxels, expected 7"),
     ],
 )
@@ -208,28 +217,108 @@ def test_inconsistent_detector_is_named(tmp_path, changes, message):
         _detector(tmp_path, **changes)
 
 
-def test_register_and_load_by_name_or_path(tmp_path):
+TINY = """
+name: tiny
+binning: b.xml
+stack: {active: {material: PbWO4}}
+depth: {unit: X0, thickness: [5, 20]}
+energy_range_mev: [1000, 10000]
+"""
+
+
+class Registers:
+    """A third-party plugin registering ``geometries`` and ``materials`` (name -> factory)."""
+
+    def __init__(self, geometries=(), materials=()) -> None:
+        self.geometries, self.materials = dict(geometries), dict(materials)
+
+    @hookimpl
+    def register_calo_geometries(self, register):
+        for name, factory in self.geometries.items():
+            register(name, factory)
+
+    @hookimpl
+    def register_calo_materials(self, register):
+        for name, factory in self.materials.items():
+            register(name, factory)
+
+
+def test_load_by_path_or_by_registered_name(tmp_path):
     (tmp_path / "b.xml").write_text(BINNING)
-    yaml_text = textwrap.dedent(
-        """
-        name: tiny
-        binning: b.xml
-        stack: {active: {material: PbWO4}}
-        depth: {unit: X0, thickness: [5, 20]}
-        energy_range_mev: [1000, 10000]
-        """
-    )
-    (tmp_path / "tiny.yaml").write_text(yaml_text)
+    (tmp_path / "tiny.yaml").write_text(TINY)
     by_path = get_geometry(tmp_path / "tiny.yaml")
     assert by_path.n_voxels == 6
     assert by_path.depth[2][1] == pytest.approx(25 * get_material("PbWO4").x0_mm)
-    try:
-        register_geometry("tiny_test_det", tmp_path / "tiny.yaml")
-        assert get_geometry("tiny_test_det").n_voxels == 6
-        with pytest.raises(GeometryError, match="built in"):
-            register_geometry("2", by_path)
-    finally:
-        _REGISTERED.pop("tiny_test_det", None)
+    assert "tiny" not in geometry_names()
+    with plugin_registry(("tinydet", Registers({"tiny": tmp_path / "tiny.yaml"}))):
+        assert "tiny" in geometry_names()
+        # parsed once, on first use, and shared
+        assert get_geometry("tiny") is get_geometry("tiny")
+        assert get_geometry("tiny").n_voxels == 6
+    assert "tiny" not in geometry_names()
+
+
+@pytest.mark.parametrize("how", ["geometry", "callable", "import path"])
+def test_every_factory_kind_gives_the_geometry(tmp_path, how, monkeypatch):
+    (tmp_path / "b.xml").write_text(BINNING)
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    geometry = load_geometry(tmp_path / "tiny.yaml")
+    factory = {
+        "geometry": geometry,
+        "callable": lambda: geometry,
+        "import path": f"{__name__}:TINY_GEOMETRY",
+    }[how]
+    monkeypatch.setitem(globals(), "TINY_GEOMETRY", geometry)
+    with plugin_registry(("tinydet", Registers({"tiny": factory}))):
+        assert get_geometry("tiny") is geometry
+
+
+@pytest.mark.parametrize(
+    "factory,message",
+    [
+        (lambda: 42, "registered int, not a Geometry"),
+        ("no_such_module:geometry", "failed to import 'no_such_module:geometry'"),
+        (DATA / "test.yaml", "registered as 'tiny' is named 'test'"),
+    ],
+)
+def test_bad_registered_geometry_is_a_geometry_error(factory, message):
+    with plugin_registry(("tinydet", Registers({"tiny": factory}))):
+        with pytest.raises(GeometryError, match=message):
+            get_geometry("tiny")
+        # the others still work, and voxel-count hints skip the broken one
+        with pytest.raises(GeometryError, match="geometry '2' has 6480.*'1-photons'"):
+            get_geometry("2").check_voxels(368, "file.h5")
+
+
+def test_a_built_in_name_registered_again_names_both_packages():
+    with plugin_registry(("other", Registers({"2": DATA / "dataset_2.yaml"}))):
+        with pytest.raises(GeometryError, match="'2' is registered by both.*'other'"):
+            get_geometry("2")
+        assert get_geometry("calogan").n_voxels == 504
+
+
+def test_invalid_names_break_the_registering_plugin_only():
+    with plugin_registry(("bad", Registers({"My Det": DATA / "test.yaml"}))) as registry:
+        assert registry.plugins["bad"].status == "broken"
+        assert "invalid calo.geometry name 'My Det'" in registry.plugins["bad"].error
+        assert get_geometry("test").n_voxels == 96
+
+
+def test_registered_material_is_found_by_detector_files(tmp_path):
+    pbsb = compound("PbSb", 11.0, {"Pb": 0.96, "W": 0.04})
+    (tmp_path / "b.xml").write_text(BINNING)
+    (tmp_path / "tiny.yaml").write_text(TINY.replace("PbWO4", "PbSb"))
+    with pytest.raises(GeometryError, match="unknown calo.material 'PbSb'"):
+        load_geometry(tmp_path / "tiny.yaml")
+    with plugin_registry(("alloys", Registers(materials={"PbSb": lambda: pbsb}))):
+        assert get_material("PbSb") is get_material("PbSb") is pbsb
+        assert load_geometry(tmp_path / "tiny.yaml").stack.active is pbsb
+    misnamed = Registers(materials={"Lead": pbsb})
+    with plugin_registry(("alloys", misnamed)), pytest.raises(MaterialError, match="is named"):
+        get_material("Lead")
+    conflicting = Registers(materials={"Pb": pbsb})
+    with plugin_registry(("alloys", conflicting)), pytest.raises(MaterialError, match="both"):
+        get_material("Pb")
 
 
 def test_unknown_geometry_suggests():
@@ -249,32 +338,36 @@ def test_geometry_validates_layers():
 
 
 def test_third_party_detector_through_the_plugin_hooks(tmp_path):
-    """A new detector = a binning file + a detector file, registered from another plugin."""
-    from surrogate import hookimpl
-    from surrogate.registry import Registry, reset_registry
-    from surrogate_calo import gflash_for
-
+    """A new detector = a binning file + a detector file, registered from another plugin
+    with the calorimeter plugin's hooks, then simulated by name with ``calo.gflash``."""
     (tmp_path / "b.xml").write_text(BINNING)
     (tmp_path / "mydet.yaml").write_text(
         "name: mydet\nbinning: b.xml\nstack: {absorber: {material: Pb, thickness_mm: 2},"
-        " active: {material: Scint, thickness_mm: 4}}\ndepth: {unit: X0, thickness: [4, 20]}\n"
+        " active: {material: Plastic, thickness_mm: 4}}\ndepth: {unit: X0, thickness: [4, 20]}\n"
         "energy_range_mev: [1000, 50000]\n"
     )
 
     class ThirdParty:
         @hookimpl
+        def register_calo_geometries(self, register):
+            register("mydet", tmp_path / "mydet.yaml")
+
+        @hookimpl
+        def register_calo_materials(self, register):
+            register("Plastic", compound("Plastic", 1.032, {"C": 0.9226, "H": 0.0774}))
+
+        @hookimpl
         def register_simulators(self, register):
-            register("mydet.gflash", gflash_for(tmp_path / "mydet.yaml"))
+            register("mydet.gflash", gflash_for("mydet"))
 
-    import surrogate
-
-    registry = Registry()
-    registry.add_plugin(ThirdParty(), name="mydet", package="surrogate-mydet")
-    reset_registry(registry)
-    try:
+    with plugin_registry(("mydet", ThirdParty())) as registry:
+        assert registry.plugins["mydet"].names == {
+            "calo.geometry": ["mydet"],
+            "calo.material": ["Plastic"],
+            "simulator": ["mydet.gflash"],
+        }
         sim = surrogate.simulator("mydet.gflash", particle="photon")
         ev = sim.sample(5, {"incident_energies": 2e4}, seed=0)
-        assert ev["showers"].shape == (5, 6) and sim.options["geometry"].endswith("mydet.yaml")
+        assert ev["showers"].shape == (5, 6) and sim.options["geometry"] == "mydet"
         assert sim.geometry.parameters().fs > 0  # Pb / scintillator sampling stack
-    finally:
-        reset_registry(None)
+        assert sim.geometry.stack.active.name == "Plastic"

@@ -294,7 +294,7 @@ def test_bad_options_are_named():
         gflash(energies="discrete")
     with pytest.raises(SpecError, match="must be numbers"):
         gflash(step_x0="thin")
-    with pytest.raises(GeometryError, match="unknown geometry"):
+    with pytest.raises(GeometryError, match="unknown calo.geometry 'atlas'"):
         gflash(geometry="atlas")
     sim = gflash(step_x0="0.2", stochastic="0.1", max_spots="1e5")  # strings from the CLI
     assert sim.step_x0 == 0.2 and sim.stochastic == 0.1 and sim.max_spots == 100_000
