@@ -69,7 +69,7 @@ def _bench_plugin():
             register("bench.mixture", CorrelatedMixture)
 
         @hookimpl
-        def register_metrics(self, register):
+        def register_observables(self, register):
             register("bench.components", AllComponents)
 
     return Plugin()
@@ -79,28 +79,25 @@ def one(simulator: str, options: dict, n: int, workdir: Path) -> dict:
     """Train the Gaussian baseline and validate it; runs inside a fresh process."""
     import surrogate
     from surrogate.generate import generate_to_file
-    from surrogate.registry import Registry, reset_registry
+    from surrogate.testing import plugin_registry
     from surrogate.validation import validate
 
-    registry = Registry()
-    registry.load_entrypoints()
-    registry.add_plugin(_bench_plugin(), name="bench", package="bench")
-    reset_registry(registry)
-    sim = surrogate.simulator(simulator, **options)
-    data = generate_to_file(sim, 20_000, workdir / "train.h5", seed=1, progress=False)
-    model_dir = workdir / "model"
-    surrogate.surrogate("gaussian").fit(data, seed=1).save(model_dir)
-    t0 = time.perf_counter()
-    report = validate(
-        model_dir,
-        simulator=simulator,
-        simulator_options=options,
-        n=n,
-        out=workdir / "report",
-        config="quick",
-        device="cpu",
-    )
-    wall = time.perf_counter() - t0
+    with plugin_registry(("bench", _bench_plugin())):
+        sim = surrogate.simulator(simulator, **options)
+        data = generate_to_file(sim, 20_000, workdir / "train.h5", seed=1, progress=False)
+        model_dir = workdir / "model"
+        surrogate.surrogate("gaussian").fit(data, seed=1).save(model_dir)
+        t0 = time.perf_counter()
+        report = validate(
+            model_dir,
+            simulator=simulator,
+            simulator_options=options,
+            n=n,
+            out=workdir / "report",
+            config="quick",
+            device="cpu",
+        )
+        wall = time.perf_counter() - t0
     rt = report.data["runtime"]
     return {
         "wall_s": wall,
@@ -136,25 +133,27 @@ def run_one(simulator: str, options: dict, n: int) -> dict:
 
 
 def recipe_epoch(n: int) -> dict:
-    """One epoch of the CaloChallenge classifier (2048 wide) at n per side, on the CPU."""
+    """One epoch of the ``large`` classifier preset (the CaloChallenge's recipe, 2048
+    wide) at n per side, on the CPU."""
     import torch
 
-    from surrogate.metrics.classifier import build_network
+    from surrogate.metrics.classifier import LARGE, build_network
 
     d = 3
-    net = build_network(d, 2048, 2, 0.0)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-4)
+    net = build_network(d, LARGE["hidden"], LARGE["layers"], LARGE["dropout"])
+    opt = torch.optim.Adam(net.parameters(), lr=LARGE["lr"])
     x = torch.randn(int(1.2 * n), d)
     y = (torch.rand(len(x)) > 0.5).float()
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    batch = LARGE["batch_size"]
     t0 = time.perf_counter()
-    for s in range(0, len(x), 1000):
-        loss = loss_fn(net(x[s : s + 1000]).reshape(-1), y[s : s + 1000])
+    for s in range(0, len(x), batch):
+        loss = loss_fn(net(x[s : s + batch]).reshape(-1), y[s : s + batch])
         opt.zero_grad()
         loss.backward()
         opt.step()
     sec = time.perf_counter() - t0
-    return {"epoch_s": sec, "full_recipe_estimate_min": sec * 50 * 2 / 60}
+    return {"epoch_s": sec, "full_recipe_estimate_min": sec * LARGE["epochs"] * 2 / 60}
 
 
 def fmt_stages(stages: dict) -> str:

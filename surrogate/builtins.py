@@ -1,10 +1,14 @@
 """The core's own plugin: what every spec and model relies on, registered through the same
-hooks a domain plugin uses (the file layout ``default`` and the generic preprocessing
-steps).  Always loaded first and never blocked."""
+hooks a domain plugin uses (the file layout ``default``, the generic preprocessing
+steps, the generic classifier and validation presets).  Always loaded first and never
+blocked, so the hooks it declares (classifier and validation presets) exist for every
+plugin."""
 
 from __future__ import annotations
 
-from .hookspecs import Register, hookimpl
+from .hookspecs import AddHookspecs, Register, hookimpl
+from .metrics import hookspecs as metrics_hookspecs
+from .validation import hookspecs as validation_hookspecs
 
 STEPS = {
     "standardise": "surrogate.preprocessing:Standardise",
@@ -13,6 +17,18 @@ STEPS = {
     "normalise_by_condition": "surrogate.preprocessing:NormaliseByCondition",
     "affine": "surrogate.preprocessing:Affine",
 }
+
+CLASSIFIER_PRESETS = {
+    "small": "surrogate.metrics.classifier:SMALL",
+    "large": "surrogate.metrics.classifier:LARGE",
+}
+VALIDATION_PRESETS = {"quick": "surrogate.validation.config:QUICK"}
+
+
+@hookimpl
+def add_hookspecs(add: AddHookspecs) -> None:
+    add(metrics_hookspecs)
+    add(validation_hookspecs)
 
 
 @hookimpl
@@ -24,3 +40,15 @@ def register_layouts(register: Register) -> None:
 def register_preprocessing_steps(register: Register) -> None:
     for name, step in STEPS.items():
         register(name, step)
+
+
+@hookimpl
+def register_classifier_presets(register: Register) -> None:
+    for name, preset in CLASSIFIER_PRESETS.items():
+        register(name, preset)
+
+
+@hookimpl
+def register_validation_presets(register: Register) -> None:
+    for name, config in VALIDATION_PRESETS.items():
+        register(name, config)

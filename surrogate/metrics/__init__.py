@@ -13,9 +13,11 @@ numpy arrays.  Conventions: ``surrogate/validation/README.md``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..errors import suggest
 from .base import (
     Metric,
     MetricError,
@@ -30,6 +32,8 @@ from .base import (
 if TYPE_CHECKING:
     from ..events import Events
     from ..spec import EventSpec
+
+log = logging.getLogger("surrogate.metrics")
 
 __all__ = [
     "Metric",
@@ -50,6 +54,7 @@ __all__ = [
     "mmd",
     "observable_sets_for",
     "resolve_device",
+    "result_rows",
     "separation_power",
     "wasserstein1",
 ]
@@ -74,14 +79,33 @@ def __getattr__(name: str) -> Any:  # the array functions, imported on first use
     raise AttributeError(name)
 
 
-def _registered() -> dict[str, Any]:
+def _registered(kind: str, cls: type) -> dict[str, Any]:
+    """Instances of what is registered for ``kind`` ("metric" or "observables"), skipping
+    (with a warning) what is not a ``cls``: one plugin's mistake must not stop a
+    validation that does not use it, and naming it here beats a failure far away."""
     from ..registry import get_registry
 
     registry = get_registry()
-    return {name: registry.get("metric", name) for name in registry.names("metric")}
+    out = {}
+    for name in registry.names(kind):
+        obj = _instance(name, registry.get(kind, name))
+        if isinstance(obj, cls):
+            out[name] = obj
+        else:
+            log.warning(
+                "%s %r (plugin %r) is a %s, not a %s: skipped",
+                kind,
+                name,
+                registry.entry(kind, name).plugin,
+                type(obj).__name__,
+                cls.__name__,
+            )
+    return out
 
 
 def _instance(name: str, obj: Any) -> Any:
+    """A registered class instantiated without arguments; a metric is named by its
+    registered name (the rows of the table are)."""
     if isinstance(obj, type):
         obj = obj()
     if isinstance(obj, Metric):
@@ -102,36 +126,30 @@ def metric(name: str, **options: Any) -> Metric:
 def observable_sets_for(
     spec: EventSpec, context: Mapping[str, Any] | None = None, names: Iterable[str] | None = None
 ) -> list[ObservableSet]:
-    """The observable sets for data of ``spec``: those named, or every registered set that
-    applies (a domain set replaces the generic one)."""
+    """The observable sets (registered through ``register_observables``) for data of
+    ``spec``: those named, or every set that applies, where a bound set with
+    ``replaces_generic`` leaves out those without it."""
     context = dict(context or {})
-    registered = {k: _instance(k, v) for k, v in _registered().items() if _is_set(v)}
+    registered = _registered("observables", ObservableSet)
     if names is not None:
-        chosen = []
-        for name in names:
-            if name not in registered:
-                from ..errors import suggest
-
-                raise MetricError(
-                    f"unknown observable set {name!r}{suggest(name, registered)}"
-                    f" (registered: {', '.join(sorted(registered)) or 'none'})"
-                )
-            bound = registered[name].bind(spec, context)
-            if bound is None:
-                raise MetricError(f"observable set {name!r} does not apply to this data")
-            chosen.append(bound)
-        return chosen
-    bound_sets = [(k, s.bind(spec, context)) for k, s in sorted(registered.items())]
-    domain = [s for _, s in bound_sets if s is not None and s.replaces_generic]
-    if domain:
-        return domain
-    return [s for _, s in bound_sets if s is not None]
+        return [_bound_set(name, registered, spec, context) for name in names]
+    bound = [s.bind(spec, context) for _, s in sorted(registered.items())]
+    applying = [s for s in bound if s is not None]
+    return [s for s in applying if s.replaces_generic] or applying
 
 
-def _is_set(obj: Any) -> bool:
-    return isinstance(obj, ObservableSet) or (
-        isinstance(obj, type) and issubclass(obj, ObservableSet)
-    )
+def _bound_set(
+    name: str, registered: Mapping[str, ObservableSet], spec: EventSpec, context: dict[str, Any]
+) -> ObservableSet:
+    if name not in registered:
+        raise MetricError(
+            f"unknown observable set {name!r}{suggest(name, registered)}"
+            f" (registered: {', '.join(sorted(registered)) or 'none'})"
+        )
+    bound = registered[name].bind(spec, context)
+    if bound is None:
+        raise MetricError(f"observable set {name!r} does not apply to this data")
+    return bound
 
 
 def metrics_for(
@@ -145,8 +163,7 @@ def metrics_for(
     if config is not None:
         chosen = [metric(name, **dict(opts or {})) for name, opts in config.items()]
     else:
-        chosen = [_instance(k, v) for k, v in sorted(_registered().items()) if not _is_set(v)]
-        chosen = [m for m in chosen if isinstance(m, Metric)]
+        chosen = [m for _, m in sorted(_registered("metric", Metric).items())]
     if spec is None:
         return chosen
     out = []
@@ -186,13 +203,15 @@ def evaluate(
     dev = str(resolve_device(device, error=MetricError))
     out: dict[str, MetricResult] = {}
     for m in chosen:
-        out |= flatten(m.name, m.compute(ref_s, gen_s, seed=seed, device=dev))
+        out |= result_rows(m.name, m.compute(ref_s, gen_s, seed=seed, device=dev))
     return out
 
 
-def flatten(
+def result_rows(
     name: str, result: MetricResult | Mapping[str, MetricResult]
 ) -> dict[str, MetricResult]:
+    """What metric ``name`` returned as rows of the metric table: ``{name: result}`` for
+    one result, ``{"name.key": result}`` for each of a dict of named results."""
     if isinstance(result, MetricResult):
         return {name: result}
     return {f"{name}.{k}": v for k, v in result.items()}

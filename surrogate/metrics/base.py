@@ -14,11 +14,14 @@ Three small pieces, all plain Python so a domain plugin can add its own:
     ``compute(reference, generated, *, seed, device) -> MetricResult`` (or a dict of
     named results, e.g. ``{"auc": ..., "jsd": ...}``) on two :class:`Sample` objects.
 
-Both metrics and observable sets are registered through the ``register_metrics`` hook::
+Each through its own hook (the hooks are in :mod:`surrogate.hookspecs`)::
+
+    @hookimpl
+    def register_observables(register):
+        register("calo.observables", "surrogate_calo.metrics:ShowerObservables")
 
     @hookimpl
     def register_metrics(register):
-        register("calo.observables", "surrogate_calo.metrics:ShowerObservables")
         register("calo.cls_high", "surrogate_calo.metrics:HighLevelClassifier")
 
 A registered class is instantiated without arguments (options come from the validation
@@ -35,7 +38,7 @@ import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -90,9 +93,16 @@ class Observable:
 class ObservableSet:
     """Named scalar functions of an event batch, plus named feature matrices.
 
-    Subclasses implement ``observables`` and usually ``features``.  ``replaces_generic``
-    (default ``True``): when this set applies, the core's generic set is not used, since
-    the domain knows better which quantities matter.
+    Register a subclass through the ``register_observables`` hook
+    (``register("mydet.showers", "my_detector.metrics:ShowerObservables")``); the harness
+    instantiates it without arguments and calls :meth:`bind` on the data's spec and
+    context.  Subclasses implement ``observables`` and usually ``features``.
+
+    ``replaces_generic`` (default ``True``): when a set with it applies, the sets without
+    it (the core's ``generic`` one: field components or per-field summaries) are left
+    out, since the domain knows better which quantities matter; sets with it that apply
+    are all used together.  A validation config's ``observables`` names the sets to use
+    instead, replacing nothing.
     """
 
     name: ClassVar[str] = ""
@@ -285,18 +295,27 @@ def summarise(
 class Metric:
     """A comparison of a generated sample with a reference sample.
 
-    Subclasses set ``description``, ``defaults`` (every option with its default: unknown
-    options are refused) and implement ``compute``.  ``inputs`` says what they consume:
-    ``"observables"`` (per-observable metrics: one value per observable) or
-    ``"features"`` (multivariate: the feature matrix named by the ``features`` option).
-    ``results``: the names of the results ``compute`` returns as a dict (the classifier's
-    ``("auc", "jsd")``), empty when it returns one ``MetricResult``; the table's rows are
-    ``name`` or ``name.result``, known before anything is computed.
+    Register a subclass through the ``register_metrics`` hook.  Subclasses set
+    ``description``, ``defaults`` (every option with its default: unknown options are
+    refused) and implement ``compute``.
+
+    ``inputs`` says what ``compute`` reads of the two samples, so the report can say
+    what a number is a distance between: ``"observables"`` (per-observable metrics: one
+    value per :class:`Observable`, summarised as the worst group mean), ``"features"``
+    (multivariate: the feature matrix named by the ``features`` option, ``"default"``
+    unless configured) or ``"events"`` (the raw events, ``Sample.events``: a metric
+    building its own inputs from the fields).
+
+    Results are keyed by the metric's registered ``name``: ``compute`` returns one
+    ``MetricResult`` (the table's row ``name``) or a dict of them, whose keys are listed
+    in ``results`` (the classifier's ``("auc", "jsd")``), giving rows ``name.key``
+    (``classifier.auc``).  The rows are known before anything is computed
+    (:meth:`row_names`), so a bound on a misspelt row fails in seconds.
     """
 
     name: str = ""
     description: ClassVar[str] = ""
-    inputs: ClassVar[str] = "features"
+    inputs: ClassVar[Literal["observables", "features", "events"]] = "features"
     defaults: ClassVar[dict[str, Any]] = {}
     results: ClassVar[tuple[str, ...]] = ()
 

@@ -1,4 +1,4 @@
-"""Classifier two-sample test (AUC and JSD), the CaloChallenge recipe by default.
+"""Classifier two-sample test (AUC and JSD), the CaloChallenge's recipe by default.
 
 The CaloChallenge ``evaluate.py`` (cls-low/cls-high), reproduced:
 
@@ -14,8 +14,13 @@ The CaloChallenge ``evaluate.py`` (cls-low/cls-high), reproduced:
 Differences, all options: the features are standardised with the training split's
 mean and standard deviation (``standardize``; the CaloChallenge hand-scales its inputs
 instead, so a plugin feeding CaloChallenge features sets ``standardize=False``), and the
-network runs in float32 (``dtype``; the CaloChallenge sets float64 globally).  The
-``small`` preset (64 wide, 20 epochs, lr 1e-3, batch 500) is for quick checks on a CPU.
+network runs in float32 (``dtype``; the CaloChallenge sets float64 globally).
+
+Presets name a network and its training; they are registered through the
+``register_classifier_presets`` hook (:mod:`surrogate.metrics.hookspecs`), so a domain
+registers its community's recipe under its own name.  The core's: ``large`` (the recipe
+above, the default) and ``small`` (64 wide, 20 epochs, lr 1e-3, batch 500: quick checks
+on a CPU).
 
 Errors: the AUC's is Hanley and McNeil's (1982) standard error, the JSD's the standard
 error of the mean per-event log-loss; neither includes the training's randomness.
@@ -26,34 +31,59 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from ..errors import PluginError, check_known
+from ..registry import get_registry
 from .base import MetricError, MetricResult
 from .generic import FeatureMetric
 from .isotonic import IsotonicRegression
 
 log = logging.getLogger("surrogate.metrics")
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "calochallenge": {
-        "hidden": 2048,
-        "layers": 2,
-        "epochs": 50,
-        "batch_size": 1000,
-        "lr": 2e-4,
-        "dropout": 0.0,
-    },
-    "small": {
-        "hidden": 64,
-        "layers": 2,
-        "epochs": 20,
-        "batch_size": 500,
-        "lr": 1e-3,
-        "dropout": 0.0,
-    },
+#: What a classifier preset sets: every one of these, the network and its training.
+PRESET_KEYS = ("hidden", "layers", "epochs", "batch_size", "lr", "dropout")
+
+#: The core's presets (registered in :mod:`surrogate.builtins`).
+LARGE: dict[str, Any] = {
+    "hidden": 2048,
+    "layers": 2,
+    "epochs": 50,
+    "batch_size": 1000,
+    "lr": 2e-4,
+    "dropout": 0.0,
 }
+SMALL: dict[str, Any] = {
+    "hidden": 64,
+    "layers": 2,
+    "epochs": 20,
+    "batch_size": 500,
+    "lr": 1e-3,
+    "dropout": 0.0,
+}
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The registered classifier preset ``name``, checked: a plugin's slip in a preset
+    fails here, naming the preset and its plugin, not as a ``KeyError`` in the training."""
+    registry = get_registry()
+    try:
+        values = registry.get("classifier_preset", name)
+    except PluginError as exc:  # unknown name (with a suggestion), failed import, conflict
+        raise MetricError(f"classifier: {exc}") from None
+    where = (
+        f"classifier preset {name!r} (plugin {registry.entry('classifier_preset', name).plugin})"
+    )
+    if not isinstance(values, Mapping):
+        raise MetricError(f"{where} is a {type(values).__name__}, not a dict")
+    check_known(values, PRESET_KEYS, where, noun="setting", error=MetricError)
+    missing = [k for k in PRESET_KEYS if k not in values]
+    if missing:
+        raise MetricError(f"{where} does not set {', '.join(missing)}")
+    return dict(values)
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -85,7 +115,7 @@ def build_network(d: int, hidden: int, layers: int, dropout: float):
     return torch.nn.Sequential(*mods)
 
 
-def split(n: int, fractions: list[float]) -> list[int]:
+def split(n: int, fractions: Sequence[float]) -> list[int]:
     counts = (n * np.asarray(fractions, np.float64)).astype(int)
     return np.cumsum(counts)[:-1].tolist()
 
@@ -254,13 +284,13 @@ def _train_and_evaluate(
 
 class ClassifierTest(FeatureMetric):
     description = (
-        "classifier two-sample test (CaloChallenge recipe by default): AUC and "
+        "classifier two-sample test (the CaloChallenge's recipe by default): AUC and "
         "JSD = (ln2 - BCE)/ln2 of isotonic-calibrated predictions on a held-out split"
     )
     results = ("auc", "jsd")
     defaults = {
         "features": "default",
-        "preset": "calochallenge",
+        "preset": "large",
         "hidden": None,
         "layers": None,
         "epochs": None,
@@ -275,12 +305,7 @@ class ClassifierTest(FeatureMetric):
 
     def settings(self) -> dict[str, Any]:
         """The network and training settings in effect (preset, then explicit options)."""
-        preset = self.options["preset"]
-        if preset not in PRESETS:
-            raise MetricError(
-                f"classifier: unknown preset {preset!r} (known: {', '.join(PRESETS)})"
-            )
-        out = dict(PRESETS[preset])
+        out = preset(self.options["preset"])
         for key in out:
             if self.options.get(key) is not None:
                 out[key] = self.options[key]

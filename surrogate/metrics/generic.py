@@ -30,7 +30,7 @@ class PerObservableMetric(Metric):
     resamplings of both samples (0: no error)."""
 
     inputs = "observables"
-    defaults: dict[str, Any] = {"bootstrap": 10, "observables": None}
+    defaults = {"bootstrap": 10, "observables": None}
 
     def _names(self, reference: Sample, generated: Sample) -> list[str]:
         wanted = self.options.get("observables")

@@ -9,6 +9,7 @@ observables followed by the conditions.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,32 +35,43 @@ class GenericObservables(ObservableSet):
         self.max_components = int(max_components)
 
     def observables(self, events: Events) -> dict[str, Observable]:
-        n = len(events)
-        units = {}
-        if events.spec is not None:
-            units = {f.name: f.unit for f in events.spec.fields}
+        # the columns of the one flattening every model and metric uses (Events.flat):
+        # x[j] here is column j of the field there
+        flat = events.flat().astype(np.float64, copy=False)
         out: dict[str, Observable] = {}
-        for name, arr in events.fields.items():
-            unit = units.get(name, "")
-            flat = np.asarray(arr, dtype=np.float64).reshape(n, -1)
-            shape = arr.shape[1:]
-            if flat.shape[1] == 1:
-                out[name] = Observable(flat[:, 0], name, unit)
-            elif flat.shape[1] <= self.max_components:
-                for j in range(flat.shape[1]):
-                    key = f"{name}[{_index(shape, j)}]"
-                    out[key] = Observable(flat[:, j], key, unit)
-            else:
-                summaries = {
-                    "sum": flat.sum(axis=1),
-                    "mean": flat.mean(axis=1),
-                    "std": flat.std(axis=1),
-                    "max": flat.max(axis=1),
-                    "nonzero_fraction": (flat != 0).mean(axis=1),
-                }
-                for stat, values in summaries.items():
-                    key = f"{name}.{stat}"
-                    out[key] = Observable(
-                        values, f"{stat} of {name}", "" if stat == "nonzero_fraction" else unit
-                    )
+        offset = 0
+        for name, shape, unit in _fields(events):
+            size = math.prod(shape)
+            out |= self._field(name, shape, unit, flat[:, offset : offset + size])
+            offset += size
         return out
+
+    def _field(
+        self, name: str, shape: tuple[int, ...], unit: str, flat: np.ndarray
+    ) -> dict[str, Observable]:
+        """One field's observables: itself, its components, or per-event summaries."""
+        if flat.shape[1] == 1:
+            return {name: Observable(flat[:, 0], name, unit)}
+        if flat.shape[1] <= self.max_components:
+            keys = [f"{name}[{_index(shape, j)}]" for j in range(flat.shape[1])]
+            return {key: Observable(flat[:, j], key, unit) for j, key in enumerate(keys)}
+        summaries = {
+            "sum": flat.sum(axis=1),
+            "mean": flat.mean(axis=1),
+            "std": flat.std(axis=1),
+            "max": flat.max(axis=1),
+            "nonzero_fraction": (flat != 0).mean(axis=1),
+        }
+        return {
+            f"{name}.{stat}": Observable(
+                values, f"{stat} of {name}", "" if stat == "nonzero_fraction" else unit
+            )
+            for stat, values in summaries.items()
+        }
+
+
+def _fields(events: Events) -> list[tuple[str, tuple[int, ...], str]]:
+    """(name, per-event shape, unit) of each field, in the order of ``events.flat()``."""
+    if events.spec is not None:
+        return [(f.name, tuple(f.shape), f.unit) for f in events.spec.fields]
+    return [(name, tuple(arr.shape[1:]), "") for name, arr in events.fields.items()]

@@ -1,11 +1,11 @@
-"""Entry point of the generic metrics: registered through the same hook a domain plugin
-uses, so the harness treats them alike."""
+"""Entry point of the generic metrics and observables: registered through the same hooks a
+domain plugin uses, so the harness treats them alike."""
 
-from surrogate import hookimpl
+from ..hookspecs import Register, hookimpl
 
-GENERIC = {
-    # observables (an ObservableSet, registered in the metric namespace)
-    "generic": "surrogate.metrics.observables:GenericObservables",
+OBSERVABLES = {"generic": "surrogate.metrics.observables:GenericObservables"}
+
+METRICS = {
     # per-observable metrics
     "separation_power": "surrogate.metrics.generic:SeparationPower",
     "wasserstein1": "surrogate.metrics.generic:Wasserstein1",
@@ -19,6 +19,12 @@ GENERIC = {
 
 
 @hookimpl
-def register_metrics(register):
-    for name, factory in GENERIC.items():
+def register_observables(register: Register) -> None:
+    for name, factory in OBSERVABLES.items():
+        register(name, factory)
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
+    for name, factory in METRICS.items():
         register(name, factory)

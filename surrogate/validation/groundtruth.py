@@ -22,7 +22,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import EventFileError, SpecError, SurrogateError
 from ..events import Events
+from ..factories import simulator
 from ..spec import EventSpec
 
 log = logging.getLogger("surrogate.validation")
@@ -47,7 +48,22 @@ class GroundTruth:
     generated: Events
     info: dict[str, Any]
     timing: dict[str, Any]
-    context: dict[str, Any] = field(default_factory=dict)
+
+
+def simulator_context(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """What observable sets and metrics are told of simulated reference data
+    (:meth:`surrogate.metrics.ObservableSet.bind`'s ``context``, less the model)."""
+    return {"simulator": name, "simulator_options": dict(options), "reference_file": None}
+
+
+def file_context(reader: Any) -> dict[str, Any]:
+    """The same for a reference file: its producer when a simulator wrote it."""
+    meta = getattr(reader, "metadata", {}) or {}
+    return {
+        "simulator": meta.get("producer") if meta.get("producer_kind") == "simulator" else None,
+        "simulator_options": meta.get("options") or {},
+        "reference_file": str(reader.path),
+    }
 
 
 def spec_differences(model: EventSpec, other: EventSpec) -> list[str]:
@@ -130,8 +146,6 @@ def prepare_simulator(
     With no options given, the options recorded in the model's provenance are used when
     the model was trained on this simulator's output.
     """
-    import surrogate
-
     prov = getattr(model, "provenance", {}) or {}
     used = dict(options or {})
     origin = "given"
@@ -142,7 +156,7 @@ def prepare_simulator(
     ):
         used = dict(prov["data_options"])
         origin = "from the model's training-data provenance"
-    sim = surrogate.simulator(name, **used)
+    sim = simulator(name, **used)
     try:
         check_compatible(model.spec, sim.spec, f"simulator {name!r}")
     except GroundTruthError as exc:
@@ -194,12 +208,7 @@ def from_simulator(
         "conditions": "drawn once from the model's valid range (its spec's priors); "
         "reference A, reference B and the model use the same conditions",
     }
-    context = {
-        "simulator": sim.name,
-        "simulator_options": info.get("options", {}),
-        "reference_file": None,
-    }
-    return GroundTruth(ref_a, ref_b, gen, info, {"surrogate": t_gen, "reference": t_ref}, context)
+    return GroundTruth(ref_a, ref_b, gen, info, {"surrogate": t_gen, "reference": t_ref})
 
 
 # -- file mode --------------------------------------------------------------------------
@@ -305,15 +314,10 @@ def from_file(
         "conditions": "2n events drawn at random from the file, split into reference A and "
         "B; the model generates at B's conditions",
     }
-    context = {
-        "simulator": meta.get("producer") if meta.get("producer_kind") == "simulator" else None,
-        "simulator_options": meta.get("options") or {},
-        "reference_file": str(reader.path),
-    }
     timing = {
         "surrogate": t_gen,
         "reference": None,
         "reference_note": "reference events read from a file: their simulation time is not "
         "measured here (validate with --simulator to time the reference)",
     }
-    return GroundTruth(ref_a, ref_b, gen, info, timing, context)
+    return GroundTruth(ref_a, ref_b, gen, info, timing)

@@ -1,14 +1,18 @@
 """``validate``: compare a trained model with ground truth and write the report.
 
-Order of work, so that bad input fails in seconds: load the model and the config, build
-the reference (simulator or file) and check it against the model's spec, resolve the
-observable sets, metrics and bounds, check the output directory; only then sample,
-compute and plot.
+One function per stage, named as the report's ``runtime.stages_seconds`` names it:
+:func:`_checks` (load the model and the config, build the reference, simulator or file,
+and check it against the model's spec, resolve the observable sets, metrics and bounds,
+check the output directory: bad input fails in seconds), :func:`_sampling` (reference A,
+reference B and the model), :func:`_observables`, :func:`_metric` (each metric, model
+and floor), then the bounds, and :func:`_plots` while the report is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import json
 import logging
 import os
 import platform
@@ -17,19 +21,29 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._version import __version__
+from ..checkpoint import read_config
+from ..devices import resolve_device
 from ..errors import SurrogateError
+from ..factories import load
+from ..interfaces import Simulator, Surrogate
 from ..jsonutil import to_json
-from ..metrics import Sample, flatten, metrics_for, observable_sets_for, resolve_device
-from ..metrics.base import Metric
+from ..metrics import Sample, metrics_for, observable_sets_for, result_rows
+from ..metrics.base import Metric, ObservableSet
+from ..metrics.classifier import ClassifierTest
+from ..schemas import validate as validate_schema
+from ..spec import EventSpec
 from . import groundtruth as gt
-from .config import check_rows, evaluate_bounds, load_config, metric_selection
+from .config import BoundCheck, ValidationConfig, check_rows, evaluate_bounds, load_config
+from .plots import plot_observable, safe_name, save_figure
+from .report import render_html
 
 log = logging.getLogger("surrogate.validation")
 
@@ -111,9 +125,7 @@ def _check_out(out: Path) -> None:
         )
 
 
-def _model_facts(model: Any, path: Path | None) -> dict[str, Any]:
-    from ..checkpoint import read_config
-
+def _model_facts(model: Surrogate, spec: EventSpec, path: Path | None) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "path": str(path) if path else None,
         "plugin": model.name,
@@ -121,7 +133,7 @@ def _model_facts(model: Any, path: Path | None) -> dict[str, Any]:
         "density": model.density,
         "hyperparameters": to_json(model.hyperparameters),
         "provenance": to_json(model.provenance),
-        "spec": model.spec.to_dict(),
+        "spec": spec.to_dict(),
         "training_metrics": to_json(model.metrics),
     }
     if path is not None:
@@ -135,8 +147,66 @@ def _model_facts(model: Any, path: Path | None) -> dict[str, Any]:
     return facts
 
 
+class _Stopwatch:
+    """Seconds per stage: the report's ``runtime.stages_seconds``."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - t0
+
+    def total(self) -> None:
+        self.seconds["total"] = time.perf_counter() - self.started
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """Where the ground truth comes from: a simulator (with the options used) or an open
+    reference file, and what the observable sets and metrics are told of it."""
+
+    context: dict[str, Any]
+    simulator: Simulator | None = None
+    simulator_info: dict[str, Any] = field(default_factory=dict)
+    reader: Any = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the checks settled, before any long work."""
+
+    model: Surrogate
+    spec: EventSpec  # the model's
+    model_path: Path | None
+    config: ValidationConfig
+    n: int
+    seed: int
+    batch_size: int
+    device: str
+    model_device: str
+    reference: _Reference
+    sets: list[ObservableSet]
+    metrics: list[Metric]
+    out: Path
+
+
+@dataclass(frozen=True)
+class _Samples:
+    """The three samples as the metrics see them."""
+
+    reference: Sample  # reference A
+    floor: Sample  # reference B
+    model: Sample
+
+
 def validate(
-    model: Any,
+    model: Surrogate | str | os.PathLike[str],
     *,
     n: int,
     out: str | os.PathLike[str],
@@ -144,7 +214,7 @@ def validate(
     simulator_options: Mapping[str, Any] | None = None,
     reference: str | os.PathLike[str] | None = None,
     reference_options: Mapping[str, Any] | None = None,
-    config: str | os.PathLike[str] | dict[str, Any] | None = None,
+    config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     device: str | None = None,
     seed: int | None = None,
     batch_size: int | None = None,
@@ -154,68 +224,158 @@ def validate(
     truth and write ``report.json``, ``report.html`` and ``plots/`` into ``out``.
 
     Exactly one of ``simulator`` (registered name) and ``reference`` (HDF5 or ROOT file)
-    gives the ground truth; see :mod:`surrogate.validation.groundtruth`.
+    gives the ground truth; see :mod:`surrogate.validation.groundtruth`.  ``config``: a
+    mapping, a config file or a registered preset's name
+    (:func:`surrogate.validation.config.load_config`).
     """
-    import surrogate
+    clock = _Stopwatch()
+    with clock.stage("checks"):
+        plan = _checks(
+            model,
+            n=n,
+            out=out,
+            simulator=simulator,
+            simulator_options=simulator_options,
+            reference=reference,
+            reference_options=reference_options,
+            config=config,
+            device=device,
+            seed=seed,
+            batch_size=batch_size,
+        )
+    s_data, s_metrics = np.random.SeedSequence(plan.seed).spawn(2)
+    with clock.stage("sampling"):
+        truth = _sampling(plan, s_data)
+    with clock.stage("observables"):
+        samples = _observables(truth, plan.sets)
+    metric_seed = int(s_metrics.generate_state(1)[0])
+    table = []
+    for m in plan.metrics:
+        stage = f"metric {m.name}"
+        with clock.stage(stage):
+            rows = _metric(m, samples, seed=metric_seed, device=plan.device)
+        table += [{**row, "seconds": clock.seconds[stage]} for row in rows]
+    checks = evaluate_bounds(
+        plan.config.bounds,
+        {r["name"]: r["model"] for r in table},
+        {r["name"]: r["floor"] for r in table},
+    )
+    data = _report_data(plan, truth, samples, table, checks, command)
+    _write_report(data, plan, samples, clock)
+    log.info("report written to %s (%s)", plan.out, data["status"])
+    return Report(data, plan.out)
 
-    from .report import render_html
 
-    t_start = time.perf_counter()
-    stages: dict[str, float] = {}
+# -- checks -----------------------------------------------------------------------------
+def _checks(
+    model: Surrogate | str | os.PathLike[str],
+    *,
+    n: int,
+    out: str | os.PathLike[str],
+    simulator: str | None,
+    simulator_options: Mapping[str, Any] | None,
+    reference: str | os.PathLike[str] | None,
+    reference_options: Mapping[str, Any] | None,
+    config: str | os.PathLike[str] | Mapping[str, Any] | None,
+    device: str | None,
+    seed: int | None,
+    batch_size: int | None,
+) -> _Plan:
+    """Every check that needs no sampling, in the order that fails fastest."""
     if (simulator is None) == (reference is None):
         raise ValidationError("give exactly one of a simulator and a reference file")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10:
         raise ValidationError(f"n must be an integer >= 10, not {n!r}")
-    n = int(n)
     out = Path(out)
     _check_out(out)
-
-    # -- inputs -----------------------------------------------------------------------
-    model_path = None
-    if not isinstance(model, surrogate.Surrogate):
-        model_path = Path(model)
-        model = surrogate.load(model_path)
-    if model.spec is None:
-        raise ValidationError("the model is not trained (no event spec)")
+    model, spec, model_path = _load(model)
     cfg = load_config(config)
-    seed = int(seed if seed is not None else cfg.get("seed", 0))
-    batch_size = int(batch_size or cfg.get("batch_size", DEFAULT_BATCH))
+    batch_size = int(_first(batch_size, cfg.batch_size, DEFAULT_BATCH))
     if batch_size < 1:
         raise ValidationError("batch size must be >= 1")
-    dev = str(resolve_device(device, error=ValidationError))
-
-    sim = reader = None
-    sim_info: dict[str, Any] = {}
-    if simulator is not None:
-        sim, sim_info = gt.prepare_simulator(model, simulator, simulator_options)
-        context = {
-            "simulator": simulator,
-            "simulator_options": sim_info["options"],
-            "reference_file": None,
-        }
-    else:
-        reader = gt.open_reference(reference, model.spec, n, **dict(reference_options or {}))
-        meta = getattr(reader, "metadata", {}) or {}
-        context = {
-            "simulator": meta.get("producer") if meta.get("producer_kind") == "simulator" else None,
-            "simulator_options": meta.get("options") or {},
-            "reference_file": str(reference),
-        }
-    context["model"] = model.name
-
-    sets = observable_sets_for(model.spec, context, cfg.get("observables"))
+    dev = str(resolve_device(device, error=ValidationError))  # a name: JSON, metrics
+    source = _reference(
+        model, spec, int(n), simulator, simulator_options, reference, reference_options
+    )
+    context = {**source.context, "model": model.name}
+    sets = observable_sets_for(spec, context, cfg.observables)
     if not sets:
         raise ValidationError("no observable set applies to this data")
-    selection = metric_selection(cfg)
-    metrics: list[Metric] = metrics_for(model.spec, context, selection)
-    cls_opts = cfg.get("classifier_options", {})
-    if cls_opts:
-        from ..metrics.classifier import ClassifierTest
+    metrics = _configured_metrics(spec, context, cfg)
+    check_rows(cfg.bounds, {r: None for m in metrics for r in m.row_names()})
+    _warn_cost(metrics, int(n), dev)
+    return _Plan(
+        model=model,
+        spec=spec,
+        model_path=model_path,
+        config=cfg,
+        n=int(n),
+        seed=int(_first(seed, cfg.seed, 0)),
+        batch_size=batch_size,
+        device=dev,
+        model_device=dev if _has_placement(model) else "cpu",
+        reference=source,
+        sets=sets,
+        metrics=metrics,
+        out=out,
+    )
 
+
+def _first(*values: Any) -> Any:
+    """The first value that is set: the caller's, then the config's, then the default."""
+    return next(v for v in values if v is not None)
+
+
+def _has_placement(model: Surrogate) -> bool:
+    """Whether the model moves to a device (``Surrogate`` does not require ``.to``)."""
+    return callable(getattr(model, "to", None))
+
+
+def _load(
+    model: Surrogate | str | os.PathLike[str],
+) -> tuple[Surrogate, EventSpec, Path | None]:
+    """The model, its spec and the directory it was loaded from (``None``: in memory)."""
+    path = None
+    if not isinstance(model, Surrogate):
+        path = Path(model)
+        model = load(path)
+    if model.spec is None:
+        raise ValidationError("the model is not trained (no event spec)")
+    return model, model.spec, path
+
+
+def _reference(
+    model: Surrogate,
+    spec: EventSpec,
+    n: int,
+    simulator: str | None,
+    simulator_options: Mapping[str, Any] | None,
+    reference: str | os.PathLike[str] | None,
+    reference_options: Mapping[str, Any] | None,
+) -> _Reference:
+    """The simulator or the reference file, checked against the model."""
+    if simulator is not None:
+        sim, info = gt.prepare_simulator(model, simulator, simulator_options)
+        context = gt.simulator_context(simulator, info["options"])
+        return _Reference(context, simulator=sim, simulator_info=info)
+    assert reference is not None  # _checks allows one of the two
+    reader = gt.open_reference(reference, spec, n, **dict(reference_options or {}))
+    return _Reference(gt.file_context(reader), reader=reader)
+
+
+def _configured_metrics(
+    spec: EventSpec, context: Mapping[str, Any], cfg: ValidationConfig
+) -> list[Metric]:
+    """The metrics that run, with the config's options: ``classifier_options`` on every
+    classifier test, then ``metric_options`` per metric (refused for one that does not
+    run, since a misspelt name would otherwise be ignored)."""
+    metrics = metrics_for(spec, context, cfg.metrics)
+    if cfg.classifier_options:
         metrics = [
-            m.configured(**cls_opts) if isinstance(m, ClassifierTest) else m for m in metrics
+            m.configured(**cfg.classifier_options) if isinstance(m, ClassifierTest) else m
+            for m in metrics
         ]
-    tweaks = cfg.get("metric_options", {})
+    tweaks = cfg.metric_options
     unknown = sorted(set(tweaks) - {m.name for m in metrics})
     if unknown:
         raise ValidationError(
@@ -225,157 +385,17 @@ def validate(
     metrics = [m.configured(**tweaks[m.name]) if m.name in tweaks else m for m in metrics]
     if not metrics:
         raise ValidationError("no metric applies to this data")
-    rows = {r: None for m in metrics for r in m.row_names()}
-    bounds = cfg.get("bounds", [])
-    check_rows(bounds, rows)
-    _warn_cost(metrics, n, dev)
-    stages["checks"] = time.perf_counter() - t_start
-
-    # -- ground truth and model samples -----------------------------------------------
-    if hasattr(model, "to") and callable(model.to):
-        model.to(dev)
-        model_device = dev
-    else:
-        model_device = "cpu"
-    root = np.random.SeedSequence(seed)
-    s_data, s_metrics = root.spawn(2)
-    t0 = time.perf_counter()
-    if sim is not None:
-        truth = gt.from_simulator(
-            model, sim, n, seed=s_data, batch_size=batch_size, info=dict(sim_info)
-        )
-    else:
-        truth = gt.from_file(model, reader, n, seed=s_data, batch_size=batch_size)
-        reader.close()
-    stages["sampling"] = time.perf_counter() - t0
-
-    # -- observables and metrics ------------------------------------------------------
-    t0 = time.perf_counter()
-    ref_s = Sample.from_events(truth.reference, sets, label="reference A")
-    flo_s = Sample.from_events(truth.floor_reference, sets, label="reference B")
-    gen_s = Sample.from_events(truth.generated, sets, label="model")
-    stages["observables"] = time.perf_counter() - t0
-    metric_seed = int(s_metrics.generate_state(1)[0])
-    table = []
-    model_rows: dict[str, dict[str, Any]] = {}
-    floor_rows: dict[str, dict[str, Any]] = {}
-    for m in metrics:
-        t0 = time.perf_counter()
-        log.info("metric %s: model vs reference", m.name)
-        res_model = flatten(m.name, m.compute(ref_s, gen_s, seed=metric_seed, device=dev))
-        log.info("metric %s: reference vs reference (floor)", m.name)
-        res_floor = flatten(m.name, m.compute(ref_s, flo_s, seed=metric_seed, device=dev))
-        seconds = time.perf_counter() - t0
-        stages[f"metric {m.name}"] = seconds
-        for row, r in res_model.items():
-            model_rows[row] = r.to_dict()
-            floor_rows[row] = res_floor[row].to_dict()
-            table.append(
-                {
-                    "name": row,
-                    "metric": m.name,
-                    "description": m.summary(),
-                    "inputs": m.inputs,
-                    "options": to_json(m.options),
-                    "model": model_rows[row],
-                    "floor": floor_rows[row],
-                    "seconds": seconds,
-                }
-            )
-    checks = evaluate_bounds(bounds, model_rows, floor_rows)
-    status = "no-bounds" if not checks else ("pass" if all(c.passed for c in checks) else "fail")
-
-    # -- timing -------------------------------------------------------------------------
-    t_gen = truth.timing["surrogate"]
-    t_ref = truth.timing.get("reference")
-    speedup = None
-    if t_ref and t_gen and t_gen["seconds"] > 0 and t_ref["seconds"] > 0:
-        speedup = t_ref["seconds"] / t_gen["seconds"]
-    timing = {
-        "batch_size": batch_size,
-        "events": n,
-        "device": dev,
-        "model_device": model_device,
-        "surrogate": t_gen,
-        "reference": t_ref,
-        "speedup": speedup,
-        "note": truth.timing.get("reference_note", ""),
-        "hardware": _hardware(dev),
-    }
-    if model_device != dev:
-        timing["note"] = (
-            timing["note"] + f" The model ({model.name}) has no device placement: it sampled "
-            "on the CPU."
-        ).strip()
-
-    # -- report -------------------------------------------------------------------------
-    from .. import __version__
-
-    data: dict[str, Any] = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "toolkit_version": __version__,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "command": command,
-        "status": status,
-        "model": _model_facts(model, model_path),
-        "ground_truth": {
-            **truth.info,
-            "floor": "every metric is also computed between "
-            "reference A and an independent reference B of the same size",
-        },
-        "settings": {
-            "n": n,
-            "seed": seed,
-            "device": dev,
-            "batch_size": batch_size,
-            "observable_sets": [type(s).__name__ if not s.name else s.name for s in sets],
-            "config": to_json(cfg),
-        },
-        "observables": [
-            {
-                "name": k,
-                "label": o.label or k,
-                "unit": o.unit,
-                "group": o.group,
-                "fixed_bins": o.bins is not None and not isinstance(o.bins, (int, np.integer)),
-                "log": o.log,
-            }
-            for k, o in ref_s.observables.items()
-        ],
-        "metrics": table,
-        "bounds": [c.to_dict() for c in checks],
-        "timing": timing,
-        "plots": [],
-        "runtime": {},
-    }
-
-    parent = out.parent if str(out.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    try:
-        t0 = time.perf_counter()
-        data["plots"] = _plots(data, ref_s, flo_s, gen_s, model.name, tmp / PLOTS, cfg)
-        stages["plots"] = time.perf_counter() - t0
-        stages["total"] = time.perf_counter() - t_start
-        data["runtime"] = {"stages_seconds": stages, "peak_rss_mb": _peak_rss_mb()}
-        _write_json(tmp / REPORT_JSON, data)
-        (tmp / REPORT_HTML).write_text(render_html(data, tmp), encoding="utf-8")
-        tmp.chmod(0o755)
-        _swap_into(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    log.info("report written to %s (%s)", out, status)
-    return Report(data, out)
+    return metrics
 
 
 def _warn_cost(metrics: list[Metric], n: int, device: str) -> None:
+    """A classifier recipe that takes hours on this CPU is worth a word before it starts."""
+    if device != "cpu":
+        return
     for m in metrics:
-        settings = getattr(m, "settings", None)
-        if settings is None or device != "cpu":
+        if not isinstance(m, ClassifierTest):
             continue
-        s = settings()
+        s = m.settings()
         flops = 6 * s["hidden"] ** 2 * (s["layers"] + 1) * 1.2 * n * s["epochs"] * 2
         if flops > 5e13:
             log.warning(
@@ -388,31 +408,192 @@ def _warn_cost(metrics: list[Metric], n: int, device: str) -> None:
             )
 
 
-def _plots(data, ref_s, flo_s, gen_s, model_name, folder: Path, cfg) -> list[dict[str, Any]]:
-    from .plots import plot_observable, safe_name, save_figure
+# -- sampling, observables, metrics -----------------------------------------------------
+def _sampling(plan: _Plan, seed: np.random.SeedSequence) -> gt.GroundTruth:
+    """Reference A, reference B and the model's events (the model on the device)."""
+    if _has_placement(plan.model):
+        plan.model.to(plan.device)  # type: ignore[attr-defined]
+    ref = plan.reference
+    if ref.simulator is not None:
+        return gt.from_simulator(
+            plan.model,
+            ref.simulator,
+            plan.n,
+            seed=seed,
+            batch_size=plan.batch_size,
+            info=dict(ref.simulator_info),
+        )
+    try:
+        return gt.from_file(plan.model, ref.reader, plan.n, seed=seed, batch_size=plan.batch_size)
+    finally:
+        ref.reader.close()
 
+
+def _observables(truth: gt.GroundTruth, sets: list[ObservableSet]) -> _Samples:
+    return _Samples(
+        Sample.from_events(truth.reference, sets, label="reference A"),
+        Sample.from_events(truth.floor_reference, sets, label="reference B"),
+        Sample.from_events(truth.generated, sets, label="model"),
+    )
+
+
+def _metric(m: Metric, samples: _Samples, *, seed: int, device: str) -> list[dict[str, Any]]:
+    """The metric table's rows of ``m``: model vs reference A and its floor, reference B
+    vs reference A, with one seed, so the two differ only in the second sample."""
+    log.info("metric %s: model vs reference", m.name)
+    model = result_rows(
+        m.name, m.compute(samples.reference, samples.model, seed=seed, device=device)
+    )
+    log.info("metric %s: reference vs reference (floor)", m.name)
+    floor = result_rows(
+        m.name, m.compute(samples.reference, samples.floor, seed=seed, device=device)
+    )
+    return [
+        {
+            "name": row,
+            "metric": m.name,
+            "description": m.summary(),
+            "inputs": m.inputs,
+            "options": to_json(m.options),
+            "model": result.to_dict(),
+            "floor": floor[row].to_dict(),
+        }
+        for row, result in model.items()
+    ]
+
+
+# -- the report -------------------------------------------------------------------------
+def _status(checks: list[BoundCheck]) -> str:
+    if not checks:
+        return "no-bounds"
+    return "pass" if all(c.passed for c in checks) else "fail"
+
+
+def _timing(plan: _Plan, truth: gt.GroundTruth) -> dict[str, Any]:
+    """Samples per second of the model and of the reference, and their ratio."""
+    t_gen = truth.timing["surrogate"]
+    t_ref = truth.timing.get("reference")
+    speedup = None
+    if t_ref and t_gen and t_gen["seconds"] > 0 and t_ref["seconds"] > 0:
+        speedup = t_ref["seconds"] / t_gen["seconds"]
+    note = truth.timing.get("reference_note", "")
+    if plan.model_device != plan.device:
+        note = (
+            f"{note} The model ({plan.model.name}) has no device placement: it sampled on the CPU."
+        ).strip()
+    return {
+        "batch_size": plan.batch_size,
+        "events": plan.n,
+        "device": plan.device,
+        "model_device": plan.model_device,
+        "surrogate": t_gen,
+        "reference": t_ref,
+        "speedup": speedup,
+        "note": note,
+        "hardware": _hardware(plan.device),
+    }
+
+
+def _observable_facts(sample: Sample) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": k,
+            "label": o.label or k,
+            "unit": o.unit,
+            "group": o.group,
+            "fixed_bins": o.bins is not None and not isinstance(o.bins, (int, np.integer)),
+            "log": o.log,
+        }
+        for k, o in sample.observables.items()
+    ]
+
+
+def _report_data(
+    plan: _Plan,
+    truth: gt.GroundTruth,
+    samples: _Samples,
+    table: list[dict[str, Any]],
+    checks: list[BoundCheck],
+    command: str | None,
+) -> dict[str, Any]:
+    """``report.json`` but for the plots and the run time, added as they are written."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "toolkit_version": __version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "status": _status(checks),
+        "model": _model_facts(plan.model, plan.spec, plan.model_path),
+        "ground_truth": {
+            **truth.info,
+            "floor": "every metric is also computed between "
+            "reference A and an independent reference B of the same size",
+        },
+        "settings": {
+            "n": plan.n,
+            "seed": plan.seed,
+            "device": plan.device,
+            "batch_size": plan.batch_size,
+            "observable_sets": [s.name or type(s).__name__ for s in plan.sets],
+            "config": to_json(plan.config.to_dict()),
+        },
+        "observables": _observable_facts(samples.reference),
+        "metrics": table,
+        "bounds": [c.to_dict() for c in checks],
+        "timing": _timing(plan, truth),
+        "plots": [],
+        "runtime": {},
+    }
+
+
+def _write_report(data: dict[str, Any], plan: _Plan, samples: _Samples, clock: _Stopwatch) -> None:
+    """Plots, ``report.json`` and ``report.html`` into a fresh folder beside ``out``, which
+    then replaces ``out``: an interrupted run leaves the previous report whole."""
+    out = plan.out
+    parent = out.parent if str(out.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        with clock.stage("plots"):
+            data["plots"] = _plots(
+                data, samples, plan.model.name, tmp / PLOTS, plan.config.max_plots
+            )
+        clock.total()
+        data["runtime"] = {"stages_seconds": clock.seconds, "peak_rss_mb": _peak_rss_mb()}
+        _write_json(tmp / REPORT_JSON, data)
+        (tmp / REPORT_HTML).write_text(render_html(data, tmp), encoding="utf-8")
+        tmp.chmod(0o755)
+        _swap_into(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _plots(
+    data: dict[str, Any], samples: _Samples, model_name: str, folder: Path, limit: int | None
+) -> list[dict[str, Any]]:
+    """One figure per observable (the first ``limit``), annotated with its separation
+    power when that metric ran."""
     sep = next((r for r in data["metrics"] if r["name"] == "separation_power"), None)
-    names = list(ref_s.observables)
-    limit = cfg.get("max_plots")
-    if limit is not None:
-        names = names[: int(limit)]
+    names = list(samples.reference.observables)[:limit]
+    n_bins = int((sep or {}).get("options", {}).get("bins", 50))
     taken: set[str] = set()
     out = []
     for name in names:
-        obs = ref_s.observables[name]
+        obs = samples.reference.observables[name]
         note = ""
         if sep is not None and name in sep["model"]["per_observable"]:
             note = (
                 f"separation power: model {sep['model']['per_observable'][name]:.2e}, "
                 f"floor {sep['floor']['per_observable'][name]:.2e}"
             )
-        n_bins = int((sep or {}).get("options", {}).get("bins", 50))
         fig = plot_observable(
             name,
             obs,
             obs.values,
-            flo_s.observables[name].values,
-            gen_s.observables[name].values,
+            samples.floor.observables[name].values,
+            samples.model.observables[name].values,
             n_bins=n_bins,
             model_label=f"model ({model_name})",
             annotation=note,
@@ -423,10 +604,6 @@ def _plots(data, ref_s, flo_s, gen_s, model_name, folder: Path, cfg) -> list[dic
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-
-    from ..schemas import validate as validate_schema
-
     errors = validate_schema(data, "report")
     if errors:  # a bug, not a user error: say so loudly
         raise RuntimeError(

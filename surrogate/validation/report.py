@@ -138,7 +138,10 @@ def _truth_section(data: dict[str, Any]) -> str:
     return _kv(rows)
 
 
-def _row_result(name: str, checks: list[dict[str, Any]], observable: str | None = None) -> str:
+def _row_result(
+    name: str, checks: list[dict[str, Any]], observable: str | None = None
+) -> tuple[str, str]:
+    """(the bounds on a row, observable or group, as text; the verdict as HTML)."""
     mine = [c for c in checks if c["metric"] == name and c["observable"] == observable]
     if not mine:
         return "", "–"

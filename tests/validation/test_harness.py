@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -138,6 +139,42 @@ def test_cli_exit_codes(toy_model_dir, tmp_path, capsys):
     )
     report = json.loads((tmp_path / "p" / "report.json").read_text())
     assert report["command"] is None or "validate" in report["command"]
+
+
+def test_cli_summary_aligns_long_names_and_shows_errors():
+    from surrogate.cli.validate import _summary
+    from surrogate.validation import Report
+
+    def result(value, error, scale=1.0):
+        return {"value": value, "error": error, "display_scale": scale}
+
+    data = {
+        "status": "pass",
+        "metrics": [
+            {
+                "name": "kpd",
+                "model": result(2e-5, 1.1e-4, 1e3),
+                "floor": result(5.2e-4, 4.4e-4, 1e3),
+            },
+            {
+                "name": "calo.cls_low_normed.auc",  # longer than the old 22-character column
+                "model": result(0.61, 0.004),
+                "floor": result(0.5, None),
+            },
+            {"name": "ks", "model": result(None, None), "floor": result(0.01, 0.002)},
+        ],
+        "bounds": [],
+    }
+    lines = _summary(Report(data, Path("out"))).splitlines()
+    assert lines[0].startswith("validation PASS")
+    rows = lines[1:]
+    assert len({line.index(" model ") for line in rows}) == 1, rows
+    assert len({line.index(" floor ") for line in rows}) == 1, rows
+    assert len({len(line) for line in rows}) == 1, rows  # values right-aligned
+    kpd = next(line for line in rows if line.lstrip().startswith("kpd"))
+    assert "0.02 ± 0.11" in kpd and "0.52 ± 0.44" in kpd  # x10^3, with their errors
+    long = next(line for line in rows if "calo.cls_low_normed.auc" in line)
+    assert "0.61 ± 0.004" in long and long.rstrip().endswith("0.5")
 
 
 def test_cli_needs_one_ground_truth(toy_model_dir, tmp_path):
@@ -294,7 +331,9 @@ def test_bad_configs(toy_model_dir, tmp_path):
     bad.write_text("bounds: [ {metric: fpd\n")
     with pytest.raises(ConfigError, match="not valid"):
         load_config(bad)
-    assert load_config("quick")["classifier_options"]["preset"] == "small"
+    assert load_config("quick").classifier_options["preset"] == "small"
+    with pytest.raises(ConfigError, match=r"no such config file \(did you mean 'quick'"):
+        load_config("quik")
 
 
 def test_output_directory_is_not_clobbered(toy_model_dir, tmp_path):

@@ -1,5 +1,5 @@
-"""Domain plugins add observables and metrics through ``register_metrics``, exactly like
-the core's generic ones."""
+"""Domain plugins add observable sets through ``register_observables`` and metrics through
+``register_metrics``, exactly like the core's generic ones."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from surrogate.metrics import (
     metrics_for,
     observable_sets_for,
 )
-from surrogate.registry import Registry, reset_registry
+from surrogate.testing import plugin_registry
 from surrogate.validation import validate
 
 
@@ -59,20 +59,27 @@ class NeverApplies(Metric):
 
 class Plugin:
     @hookimpl
-    def register_metrics(self, register):
+    def register_observables(self, register):
         register("ring.observables", RadiusObservables)
+
+    @hookimpl
+    def register_metrics(self, register):
         register("ring.mean_radius", MeanRadius)
         register("calo.never", NeverApplies)
 
 
+class Misregistered:
+    """An observable set registered as a metric (the hook of old): skipped, with a word."""
+
+    @hookimpl
+    def register_metrics(self, register):
+        register("ring.observables", RadiusObservables)
+
+
 @pytest.fixture
 def with_plugin():
-    registry = Registry()
-    registry.load_entrypoints(autoload=False)
-    registry.add_plugin(Plugin(), name="ring", package="test-ring")
-    reset_registry(registry)
-    yield registry
-    reset_registry(None)
+    with plugin_registry(("ring", Plugin())) as registry:
+        yield registry
 
 
 def test_domain_set_replaces_generic(with_plugin, toy_model_dir):
@@ -85,6 +92,26 @@ def test_domain_set_replaces_generic(with_plugin, toy_model_dir):
     assert "ring.mean_radius" in names and "calo.never" not in names
     assert "separation_power" in names
     assert "ring.mean_radius" not in [m.name for m in metrics_for(spec, {"simulator": None})]
+
+
+def test_sets_and_metrics_are_listed_apart(with_plugin):
+    assert "ring.observables" in with_plugin.names("observables")
+    assert "generic" in with_plugin.names("observables")
+    assert "ring.observables" not in with_plugin.names("metric")
+    assert "generic" not in with_plugin.names("metric")
+    assert with_plugin.label("observables") == "observable sets"
+
+
+def test_a_set_registered_as_a_metric_is_skipped_with_a_warning(toy_model_dir, caplog):
+    import surrogate
+
+    spec = surrogate.load(toy_model_dir).spec
+    with plugin_registry(("ring", Misregistered())):
+        names = [m.name for m in metrics_for(spec, {})]
+        sets = [s.name for s in observable_sets_for(spec, {})]
+    assert "ring.observables" not in names and "separation_power" in names
+    assert sets == ["generic"]
+    assert "metric 'ring.observables' (plugin 'ring') is a RadiusObservables" in caplog.text
 
 
 def test_plugin_metric_in_the_report(with_plugin, toy_model_dir, tmp_path):
