@@ -22,11 +22,13 @@ simulator options (``geometry=``) or, for reference files, from the voxel count.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
+from surrogate import Events
 from surrogate.metrics import MetricError, MetricResult, Observable, ObservableSet
 from surrogate.metrics.base import Metric, summarise
 from surrogate.metrics.classifier import ClassifierTest
@@ -76,22 +78,39 @@ def geometry_for(spec: Any, context: Mapping[str, Any] | None = None) -> Geometr
     return None
 
 
-_CACHE: dict[tuple, HighLevelFeatures] = {}
+class _FeatureCache:
+    """High-level features of the last few batches of showers: the observable set, its
+    feature matrix and the ``cls-high`` classifier read the same events one after another.
+
+    An entry holds weak references to the arrays it was computed from and hits only while
+    those very arrays are alive: an ``id()`` alone is handed to a new array once the old
+    one is freed, which would give a new batch of the same shape the old batch's features.
+    Arrays changed in place are not noticed; events are not modified once made.
+    """
+
+    def __init__(self, size: int = 6) -> None:
+        self.size = size
+        self._entries: list[tuple[weakref.ref, weakref.ref, HighLevelFeatures]] = []
+
+    def features(
+        self, showers: np.ndarray, e_inc: np.ndarray, geometry: Geometry
+    ) -> HighLevelFeatures:
+        self._entries = [e for e in self._entries if e[0]() is not None and e[1]() is not None]
+        for ref_showers, ref_e_inc, hlf in self._entries:
+            if ref_showers() is showers and ref_e_inc() is e_inc and hlf.geometry is geometry:
+                return hlf
+        hlf = high_level_features(showers, e_inc, geometry)
+        entry = (weakref.ref(showers), weakref.ref(e_inc), hlf)
+        self._entries = [*self._entries[-(self.size - 1) :], entry]
+        return hlf
 
 
-def features_of(events: Any, geometry: Geometry) -> HighLevelFeatures:
+_FEATURES = _FeatureCache()
+
+
+def features_of(events: Events, geometry: Geometry) -> HighLevelFeatures:
     """High-level features of ``events`` (cached for the last few batches)."""
-    showers = events["showers"]
-    e_inc = events["incident_energies"]
-    key = (id(showers), id(e_inc), showers.shape, geometry.name)
-    hit = _CACHE.get(key)
-    if hit is not None and hit.e_inc is not None and len(hit.e_inc) == len(e_inc):
-        return hit
-    hlf = high_level_features(showers, e_inc, geometry)
-    if len(_CACHE) > 6:
-        _CACHE.clear()
-    _CACHE[key] = hlf
-    return hlf
+    return _FEATURES.features(events["showers"], events["incident_energies"], geometry)
 
 
 def _events(sample: Any, what: str) -> Any:
@@ -244,61 +263,22 @@ def separation_powers(
 ) -> MetricResult:
     """The challenge's separation powers between a reference and a generated sample
     (arrays in MeV); see :class:`CaloSeparationPower`."""
-    from surrogate.metrics.functional import bin_index, counts
-    from surrogate.metrics.functional import separation_power as sep
-
     geo = get_geometry(geometry)
     fr = high_level_features(ref_showers, ref_energies, geo)
     fg = high_level_features(gen_showers, gen_energies, geo)
-    ref_h, gen_h = _histograms(geo, fr), _histograms(geo, fg)
     rng = np.random.default_rng(seed)
     per: dict[str, float] = {}
     err: dict[str, float] = {}
     groups_of: dict[str, str] = {}
     skipped: list[str] = []
-
-    def add(name: str, x: np.ndarray, y: np.ndarray, edges: np.ndarray, group: str) -> None:
-        ix, iy = bin_index(x, edges, overflow=False), bin_index(y, edges, overflow=False)
-        nb = len(edges) - 1
-        value = sep(counts(ix, nb), counts(iy, nb))
+    for name, x, y, edges, group in _histogram_pairs(geo, fr, fg, per_energy, skipped):
+        value, error = _separation(x, y, edges, bootstrap, rng)
         if not np.isfinite(value):
             skipped.append(name)
-            return
+            continue
         per[name], groups_of[name] = value, group
-        if bootstrap > 1:
-            boots = [
-                sep(
-                    counts(ix[rng.integers(0, len(ix), len(ix))], nb),
-                    counts(iy[rng.integers(0, len(iy), len(iy))], nb),
-                )
-                for _ in range(bootstrap)
-            ]
-            err[name] = float(np.nanstd(boots, ddof=1))
-
-    for name, (x, group) in ref_h.items():
-        y = gen_h[name][0]
-        try:
-            edges = histogram_edges(name, geo, x if group == "E_layer" else None)
-        except ValueError:
-            skipped.append(name)
-            continue
-        if group == "E_layer" and edges[-1] <= edges[0]:
-            skipped.append(name)
-            continue
-        add(name, x, y, edges, group)
-    if per_energy and geo.challenge in ("1-photons", "1-pions"):
-        ratio_r, ratio_g = fr.e_tot / fr.e_inc, fg.e_tot / fg.e_inc
-        for lo, hi, edges in ds1_energy_bins(geo.particle):
-            sr = (fr.e_inc >= lo) & (fr.e_inc < hi)
-            sg = (fg.e_inc >= lo) & (fg.e_inc < hi)
-            if sr.any() and sg.any():
-                add(
-                    f"E_tot/E_inc@{lo:g}MeV",
-                    ratio_r[sr],
-                    ratio_g[sg],
-                    edges,
-                    "E_tot/E_inc per E_inc",
-                )
+        if error is not None:
+            err[name] = error
     if voxels:
         value = _voxel_separation(ref_showers, gen_showers, geo)
         if np.isfinite(value):
@@ -316,6 +296,62 @@ def separation_powers(
         details={"largest": {"name": worst, "value": per[worst]}, "skipped": skipped},
         ideal=0.0,
     )
+
+
+Pair = tuple[str, np.ndarray, np.ndarray, np.ndarray, str]
+
+
+def _histogram_pairs(
+    geo: Geometry,
+    fr: HighLevelFeatures,
+    fg: HighLevelFeatures,
+    per_energy: bool,
+    skipped: list[str],
+) -> Iterator[Pair]:
+    """Every histogram the challenge fills, as ``(name, reference values, generated
+    values, bin edges, group)``; names that cannot be binned are appended to ``skipped``."""
+    gen_h = _histograms(geo, fg)
+    for name, (x, group) in _histograms(geo, fr).items():
+        try:
+            edges = histogram_edges(name, geo, x if group == "E_layer" else None)
+        except ValueError:
+            skipped.append(name)
+            continue
+        if group == "E_layer" and edges[-1] <= edges[0]:
+            skipped.append(name)
+            continue
+        yield name, x, gen_h[name][0], edges, group
+    if per_energy and geo.challenge in ("1-photons", "1-pions"):
+        ratio_r, ratio_g = fr.e_tot / fr.e_inc, fg.e_tot / fg.e_inc
+        for lo, hi, edges in ds1_energy_bins(geo.particle):
+            sr = (fr.e_inc >= lo) & (fr.e_inc < hi)
+            sg = (fg.e_inc >= lo) & (fg.e_inc < hi)
+            if sr.any() and sg.any():
+                name = f"E_tot/E_inc@{lo:g}MeV"
+                yield name, ratio_r[sr], ratio_g[sg], edges, "E_tot/E_inc per E_inc"
+
+
+def _separation(
+    x: np.ndarray, y: np.ndarray, edges: np.ndarray, bootstrap: int, rng: np.random.Generator
+) -> tuple[float, float | None]:
+    """The separation power of two samples in ``edges`` and, with ``bootstrap > 1``
+    resamplings of both, its standard error (``None`` otherwise)."""
+    from surrogate.metrics.functional import bin_index, counts
+    from surrogate.metrics.functional import separation_power as sep
+
+    ix, iy = bin_index(x, edges, overflow=False), bin_index(y, edges, overflow=False)
+    nb = len(edges) - 1
+    value = sep(counts(ix, nb), counts(iy, nb))
+    if not np.isfinite(value) or bootstrap <= 1:
+        return value, None
+    boots = [
+        sep(
+            counts(ix[rng.integers(0, len(ix), len(ix))], nb),
+            counts(iy[rng.integers(0, len(iy), len(iy))], nb),
+        )
+        for _ in range(bootstrap)
+    ]
+    return value, float(np.nanstd(boots, ddof=1))
 
 
 def _voxel_separation(ref: np.ndarray, gen: np.ndarray, geo: Geometry) -> float:

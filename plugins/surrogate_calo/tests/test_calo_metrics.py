@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 import surrogate
-from surrogate import EventSpec, Field
+from surrogate import Events, EventSpec, Field
 from surrogate.metrics import evaluate, metric, metrics_for, observable_sets_for
 from surrogate.preprocessing import Preprocessing
+from surrogate.registry import get_registry
+from surrogate_calo import get_geometry
 from surrogate_calo.io import challenge_spec
-from surrogate_calo.metrics import SPLITS, geometry_for
+from surrogate_calo.metrics import SPLITS, features_of, geometry_for
 from surrogate_calo.preprocessing import preprocessing_chain
 
 
@@ -34,6 +36,8 @@ def test_calo_set_replaces_the_generic_one(samples):
     ctx = {"simulator": "calo.gflash", "simulator_options": sim.options}
     sets = observable_sets_for(a.spec, ctx)
     assert [s.name for s in sets] == ["calo.observables"]
+    # an observable set, not a metric
+    assert "calo.observables" not in get_registry().names("metric")
     obs = sets[0].observables(a)
     assert {"E_tot/E_inc", "E_layer_0", "EC_eta_5", "W_r_2", "sparsity_1"} <= set(obs)
     assert obs["E_layer_3"].group == "E_layer"
@@ -44,6 +48,39 @@ def test_calo_set_replaces_the_generic_one(samples):
     assert {"calo.separation_power", "calo.cls_low", "calo.cls_high"} <= names
     toy = surrogate.simulator("toy.gmm2d").sample(5, seed=0)
     assert "calo.separation_power" not in {m.name for m in metrics_for(toy.spec, {})}
+
+
+def test_features_are_cached_for_the_same_events(samples):
+    _, a, b = samples
+    geo = get_geometry("test")
+    assert features_of(a, geo) is features_of(a, geo)
+    assert features_of(b, geo) is not features_of(a, geo)
+
+
+def test_features_of_a_new_array_where_a_freed_one_was_are_its_own():
+    """CPython gives a new array the address (``id``) of one just freed: the cache must
+    not hand the new showers the freed ones' features.  Samples generated at the
+    reference's incident energies share that array, so only the showers' address has to
+    come back, which it does within a few tries."""
+    geo = get_geometry("test")
+    rng = np.random.default_rng(0)
+    energies = rng.uniform(1e3, 1e5, 20)
+    new_showers = rng.exponential(5.0, (20, geo.n_voxels))
+    for _ in range(50):
+        old = Events(
+            {"showers": rng.exponential(1.0, (20, geo.n_voxels))}, {"incident_energies": energies}
+        )
+        features_of(old, geo)
+        address = id(old["showers"])
+        del old
+        views = [new_showers.view() for _ in range(4)]  # one usually takes the freed address
+        reused = [v for v in views if id(v) == address]
+        if reused:
+            break
+    else:
+        pytest.skip("this interpreter did not reuse the freed array's address")
+    new = Events({"showers": reused[0]}, {"incident_energies": energies})
+    np.testing.assert_allclose(features_of(new, geo).e_tot, new_showers.sum(axis=1))
 
 
 def test_separation_power_and_fpd_on_showers(samples):
