@@ -336,6 +336,27 @@ def test_bad_configs(toy_model_dir, tmp_path):
         load_config("quik")
 
 
+def test_config_is_typed_and_written_back_as_given():
+    given = {
+        "seed": 3,
+        "metrics": ["fpd", "ks"],
+        "observables": ["generic"],
+        "bounds": [{"metric": "ks", "observable": "x[0]", "max": 1, "note": "why"}],
+    }
+    cfg = load_config(given)
+    assert cfg.metrics == {"fpd": {}, "ks": {}} and cfg.observables == ("generic",)
+    assert cfg.bounds[0].conditions == {"max": 1.0} and cfg.batch_size is None
+    written = cfg.to_dict()
+    assert written == {
+        **given,
+        "metrics": {"fpd": {}, "ks": {}},
+        "metric_options": {},
+        "classifier_options": {},
+    }
+    assert validate_schema(written, "validation-config") == []
+    assert load_config(written) == cfg
+
+
 def test_output_directory_is_not_clobbered(toy_model_dir, tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
