@@ -4,9 +4,13 @@ A family subclass declares its hyper-parameters and implements a handful of meth
 base owns preprocessing (fitted, saved, inverted on sampling), the condition vector, the
 training loop, seeded sampling, devices and the state round trip::
 
+    @dataclass(frozen=True)
+    class MySettings(TorchSettings):                 # the hyper-parameters, checked once
+        latent: int = 8
+
     class MyFamily(TorchSurrogate):
         name = "mine"; version = "1.0"; density = "none"
-        defaults = {**TorchSurrogate.defaults, "latent": 8}
+        settings_class = MySettings                  # self.settings.latent...
         train_defaults = {"epochs": 100}            # overrides of the loop's defaults
 
         def _build(self):                            # -> dict of nn.Modules
@@ -23,15 +27,18 @@ training loop, seeded sampling, devices and the state round trip::
 ``step_order``, ``validation_loss`` (default: the training loss without gradients) and
 ``_log_density(x, c)`` (model-space log-density; the base adds the preprocessing
 Jacobian so ``log_prob`` is in the units of the raw fields).
+
+The pieces live in modules of their own: the condition vector and the batch in
+:mod:`.conditioning`, torch seeding in :mod:`.seeding`, the shared hyper-parameters in
+:mod:`.settings` and where a run starts (fresh or resumed) in :mod:`.resume`; the names
+are importable from here too.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,133 +47,37 @@ import torch
 from torch import nn
 
 from surrogate import Surrogate
-from surrogate.errors import SpecError, SurrogateError, TrainingError
+from surrogate.devices import resolve_device
+from surrogate.errors import SurrogateError, TrainingError
 from surrogate.events import Events
 from surrogate.preprocessing import Preprocessing
 from surrogate.spec import EventSpec
-from surrogate.training import EventStream, resolve_options
-from surrogate.training.loop import (
-    Trainer,
-    checkpoint_paths,
-    latest_checkpoint,
-    resolve_device,
-)
+from surrogate.training import EventStream, TrainOptions
+from surrogate.training.loop import Trainer, checkpoint_settings
 
 from .backbones import make_backbone
+from .conditioning import Batch, ConditionEncoder
+from .resume import check_resume_spec, clear_checkpoints, resume_point
+from .seeding import seeded_torch, torch_seed
+from .settings import TorchSettings
 
-
-@dataclass
-class Batch:
-    """One training batch in model space, on the training device."""
-
-    x: torch.Tensor  # (B, x_dim) preprocessed, flattened fields
-    c: torch.Tensor  # (B, c_dim) encoded conditions (c_dim may be 0)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    @property
-    def context(self) -> torch.Tensor | None:
-        """``c``, or ``None`` for an unconditional model (what nflows expects)."""
-        return self.c if self.c.shape[1] else None
-
-
-class ConditionEncoder:
-    """Conditions -> the network's condition vector.
-
-    Log-uniform priors are encoded as ``log c``; a finite range is mapped linearly onto
-    [-1, 1]; an open range is standardised with the training data's mean and std.
-    """
-
-    def __init__(self, spec: EventSpec) -> None:
-        self.spec = spec
-        self.shift = np.zeros(len(spec.conditions))
-        self.scale = np.ones(len(spec.conditions))
-        self.fitted = True
-        for i, c in enumerate(spec.conditions):
-            if math.isinf(c.low) or math.isinf(c.high):
-                self.fitted = False
-                continue
-            lo, hi = self._raw(c, c.low), self._raw(c, c.high)
-            self.shift[i] = 0.5 * (lo + hi)
-            self.scale[i] = 0.5 * (hi - lo) if hi > lo else 1.0
-
-    @staticmethod
-    def _raw(cond: Any, value: Any) -> Any:
-        return np.log(value) if cond.prior == "loguniform" else value
-
-    @property
-    def dim(self) -> int:
-        return len(self.spec.conditions)
-
-    def fit(self, batches: Any) -> None:
-        if self.fitted:
-            return
-        open_ = [
-            i for i, c in enumerate(self.spec.conditions) if math.isinf(c.low) or math.isinf(c.high)
-        ]
-        n, s1, s2 = 0, np.zeros(len(open_)), np.zeros(len(open_))
-        for batch in batches:
-            for j, i in enumerate(open_):
-                c = self.spec.conditions[i]
-                v = self._raw(c, np.asarray(batch.conditions[c.name], dtype=np.float64))
-                s1[j] += v.sum()
-                s2[j] += (v**2).sum()
-            n += len(batch)
-        for j, i in enumerate(open_):
-            mean = s1[j] / max(n, 1)
-            var = max(s2[j] / max(n, 1) - mean**2, 0.0)
-            self.shift[i], self.scale[i] = mean, math.sqrt(var) or 1.0
-        self.fitted = True
-
-    def encode(self, conditions: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-        if not self.dim:
-            return np.zeros((n, 0), dtype=np.float32)
-        cols = [
-            self._raw(c, np.asarray(conditions[c.name], dtype=np.float64)).reshape(-1)
-            for c in self.spec.conditions
-        ]
-        return ((np.stack(cols, axis=1) - self.shift) / self.scale).astype(np.float32)
-
-    def state(self) -> dict[str, np.ndarray]:
-        return {"shift": self.shift.copy(), "scale": self.scale.copy()}
-
-    def load_state(self, state: Mapping[str, np.ndarray]) -> None:
-        self.shift = np.asarray(state["shift"], dtype=np.float64).reshape(-1)
-        self.scale = np.asarray(state["scale"], dtype=np.float64).reshape(-1)
-        if len(self.shift) != self.dim:
-            raise SpecError("condition encoding does not fit the spec's conditions")
-        self.fitted = True
-
-
-def torch_seed(rng: np.random.Generator) -> int:
-    """A torch seed drawn from a numpy generator (so one numpy seed drives everything)."""
-    return int(rng.integers(0, 2**63 - 1))
-
-
-@contextmanager
-def seeded_torch(seed: int, device: torch.device | None = None):
-    """Run with torch's global RNG seeded, restoring the caller's RNG state afterwards."""
-    devices = [device.index or 0] if device is not None and device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+__all__ = [
+    "Batch",
+    "ConditionEncoder",
+    "TorchSettings",
+    "TorchSurrogate",
+    "seeded_torch",
+    "torch_seed",
+]
 
 
 class TorchSurrogate(Surrogate):
     """Base of the torch families (see the module docstring for the contract)."""
 
     density: ClassVar[str] = "none"
-    defaults: ClassVar[dict[str, Any]] = {
-        "preprocessing": None,  # list of step dicts (surrogate.preprocessing); None: standardise
-        "backbone": "mlp",
-        "hidden": 128,
-        "blocks": 2,
-        "activation": "silu",
-        "dropout": 0.0,
-        "backbone_options": {},
-    }
-    #: Overrides of the loop's defaults (surrogate.training.TRAIN_DEFAULTS) for this family.
+    settings_class: ClassVar[type | None] = TorchSettings
+    settings: TorchSettings
+    #: Overrides of the loop's defaults (:class:`~surrogate.training.TrainOptions`).
     train_defaults: ClassVar[dict[str, Any]] = {}
     #: Events generated per forward pass when sampling.
     sample_batch_size: ClassVar[int] = 65536
@@ -184,7 +95,7 @@ class TorchSurrogate(Surrogate):
     # -- shapes and transforms ------------------------------------------------------------
     def _setup_spec(self) -> None:
         spec = self._require_spec()
-        steps = self.hyperparameters.get("preprocessing")
+        steps = self.settings.preprocessing
         if isinstance(steps, str):
             try:
                 steps = json.loads(steps)
@@ -216,25 +127,12 @@ class TorchSurrogate(Surrogate):
         assert self._cond is not None
         return self._cond
 
-    def flatten(self, fields: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-        return np.concatenate(
-            [np.asarray(fields[f.name]).reshape(n, -1) for f in self._require_spec().fields],
-            axis=1,
-        )
-
-    def unflatten(self, flat: np.ndarray) -> dict[str, np.ndarray]:
-        out, offset, n = {}, 0, len(flat)
-        for f in self._require_spec().fields:
-            out[f.name] = flat[:, offset : offset + f.size].reshape(n, *f.shape)
-            offset += f.size
-        return out
-
     def encode_events(self, events: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw events -> ``(x, c, logdet)``: model-space float32 arrays and the
         preprocessing's ``log|det dx_model/dx_raw|`` per event."""
         n = len(events)
         fields, logdet = self.preprocessing.forward(events.fields, events.conditions)
-        x = self.flatten(fields, n).astype(np.float32)
+        x = self._require_spec().flatten(fields).astype(np.float32)
         c = self.condition_encoder.encode(events.conditions, n)
         return x, c, logdet
 
@@ -242,9 +140,10 @@ class TorchSurrogate(Surrogate):
         self, x: np.ndarray, conditions: Mapping[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         """Model-space ``(n, x_dim)`` -> raw fields of the spec's dtype, clipped to bounds."""
-        raw = self.preprocessing.inverse(self.unflatten(np.asarray(x, np.float64)), conditions)
+        spec = self._require_spec()
+        raw = self.preprocessing.inverse(spec.unflatten(np.asarray(x, np.float64)), conditions)
         out = {}
-        for f in self._require_spec().fields:
+        for f in spec.fields:
             a = raw[f.name]
             if f.low is not None or f.high is not None:
                 a = np.clip(a, f.low, f.high)
@@ -268,18 +167,15 @@ class TorchSurrogate(Surrogate):
         )
 
     # -- networks ---------------------------------------------------------------------------
-    def backbone(self, in_features: int, out_features: int, context_features: int, **extra):
-        """A network body built from this model's backbone hyper-parameters."""
-        hp = self.hyperparameters
-        options = {
-            "hidden": hp["hidden"],
-            "blocks": hp["blocks"],
-            "activation": hp["activation"],
-            "dropout": hp["dropout"],
-            **(hp.get("backbone_options") or {}),
-            **extra,
-        }
-        return make_backbone(hp["backbone"], in_features, out_features, context_features, **options)
+    def backbone(
+        self, in_features: int, out_features: int, context_features: int, **extra: Any
+    ) -> nn.Module:
+        """A network body built from this model's backbone hyper-parameters (``extra``
+        overrides them: a discriminator's own width, a zero-initialised output...)."""
+        options = {**self.settings.backbone_kwargs(), **extra}
+        return make_backbone(
+            self.settings.backbone, in_features, out_features, context_features, **options
+        )
 
     def _build(self) -> dict[str, nn.Module]:
         """Create the family's networks (called with torch's RNG seeded)."""
@@ -293,13 +189,13 @@ class TorchSurrogate(Surrogate):
     def parameters(self) -> list[nn.Parameter]:
         return [p for net in self.networks().values() for p in net.parameters()]
 
-    def configure_optimizers(self, options: Mapping[str, Any]) -> dict[str, torch.optim.Optimizer]:
-        cls = torch.optim.AdamW if options.get("optimizer") == "adamw" else torch.optim.Adam
+    def configure_optimizers(self, options: TrainOptions) -> dict[str, torch.optim.Optimizer]:
+        cls = torch.optim.AdamW if options.optimizer == "adamw" else torch.optim.Adam
         return {
             "main": cls(
                 self.parameters(),
-                lr=float(options["lr"]),
-                weight_decay=options["weight_decay"],
+                lr=float(options.lr),
+                weight_decay=options.weight_decay,
                 foreach=True,  # one fused kernel per step on CPU too
             )
         }
@@ -318,9 +214,7 @@ class TorchSurrogate(Surrogate):
 
     def to(self, device: str | torch.device) -> TorchSurrogate:
         """Move the networks (sampling and log_prob run there)."""
-        self.device = (
-            resolve_device(str(device)) if not isinstance(device, torch.device) else device
-        )
+        self.device = resolve_device(device, error=TrainingError)
         if self.nets is not None:
             self.nets.to(self.device)
         return self
@@ -333,22 +227,24 @@ class TorchSurrogate(Surrogate):
 
     # -- training ---------------------------------------------------------------------------
     def _fit(self, data: Any, *, seed: Any, workdir: Path | None, **options: Any) -> None:
-        opts = resolve_options(options, self.train_defaults)
+        opts = TrainOptions.resolve(options, self.train_defaults)
         self._setup_spec()
-        ckpt, seed = self._resume_point(opts, workdir, seed)
+        ckpt, seed = resume_point(opts.resume, workdir, seed)
+        if ckpt is not None:
+            check_resume_spec(ckpt, self._require_spec())
         stream = EventStream(
             data,
             self._prepare,
-            batch_size=opts["batch_size"],
+            batch_size=opts.batch_size,
             seed=seed,
-            val_fraction=opts["val_fraction"],
-            block_events=opts["block_events"],
-            window_events=opts["window_events"],
-            in_memory=opts["in_memory"],
-            memory_limit=opts["memory_limit"],
+            val_fraction=opts.val_fraction,
+            block_events=opts.block_events,
+            window_events=opts.window_events,
+            in_memory=opts.in_memory,
+            memory_limit=opts.memory_limit,
         )
         if ckpt is None:
-            limit = int(opts["preprocessing_events"])
+            limit = int(opts.preprocessing_events)
             self.preprocessing.fit(lambda: stream.raw_batches("all", limit))
             self.condition_encoder.fit(stream.raw_batches("all", limit))
         self._train(
@@ -360,37 +256,10 @@ class TorchSurrogate(Surrogate):
             fingerprint={"n_events": len(data), "in_memory": stream.in_memory},
         )
 
-    def _resume_point(
-        self, opts: Mapping[str, Any], workdir: Path | None, seed: Any
-    ) -> tuple[dict[str, Any] | None, int]:
-        """The checkpoint to resume from (or ``None``) and the run's integer seed; refuses a
-        fresh run into a directory holding another run's checkpoints."""
-        ckpt = None
-        if opts["resume"]:
-            if workdir is None:
-                raise TrainingError("resume needs the working directory of the run (workdir)")
-            ckpt = latest_checkpoint(workdir)
-            if ckpt is None:
-                raise TrainingError(
-                    f"nothing to resume: no checkpoint in {Path(workdir) / 'checkpoints'}"
-                )
-            if seed is None:
-                seed = json.loads(ckpt["fingerprint"]).get("seed")
-        elif checkpoint_paths(workdir):
-            raise TrainingError(
-                f"{workdir} holds checkpoints of an earlier run: resume it (resume=True, "
-                "--resume) or train into another directory"
-            )
-        if isinstance(seed, np.random.SeedSequence):
-            seed = int(seed.generate_state(1, np.uint64)[0] >> 1)
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
-        return ckpt, int(seed)
-
     def _train(
         self,
         stream: Any,
-        opts: Mapping[str, Any],
+        opts: TrainOptions,
         *,
         seed: int,
         workdir: Path | None,
@@ -407,7 +276,7 @@ class TorchSurrogate(Surrogate):
         """
         if ckpt is not None:
             self._load_transform_state({k: v.numpy() for k, v in ckpt["extra"].items()})
-        device = resolve_device(opts["device"])
+        device = resolve_device(opts.device, error=TrainingError)
         self.device = device
         fingerprint = {
             "family": self.name,
@@ -443,17 +312,25 @@ class TorchSurrogate(Surrogate):
             "best_epoch": result.best_epoch,
             "best_loss": result.best_loss,
             "stopped_early": result.stopped_early,
+            "stopped": result.stopped,
             "seconds": round(result.seconds, 3),
             "n_train": stream.n_train,
             "n_val": stream.n_val,
-            "options": {
-                k: v
-                for k, v in opts.items()
-                if k not in ("callbacks", "progress") and _is_jsonable(v)
-            },
+            "options": opts.recorded({"progress"}),
         }
         if self.provenance.get("seed") is None:
             self.provenance["seed"] = seed
+
+    @classmethod
+    def resume_settings(cls, workdir: Path) -> dict[str, Any]:
+        """What the run checkpointed in ``workdir`` was made with (``family``,
+        ``hyperparameters``, ``seed``...), so ``train --resume`` rebuilds the same model."""
+        return checkpoint_settings(workdir)
+
+    @classmethod
+    def clear_resume_state(cls, workdir: Path) -> None:
+        """Delete a previous run's checkpoints in ``workdir`` (``train --overwrite``)."""
+        clear_checkpoints(workdir)
 
     def _transform_state(self) -> dict[str, np.ndarray]:
         out = {f"pre.{k}": v for k, v in self.preprocessing.state().items()}
@@ -476,7 +353,7 @@ class TorchSurrogate(Surrogate):
             raise SurrogateError(f"model {self.name!r} is not trained yet")
 
     @contextmanager
-    def _eval_mode(self):
+    def _eval_mode(self) -> Iterator[None]:
         assert self.nets is not None
         modes = {k: net.training for k, net in self.nets.items()}
         self.nets.eval()
@@ -540,12 +417,4 @@ class TorchSurrogate(Surrogate):
             }
             net.load_state_dict(own, strict=True)
         self.nets.eval()
-        self.to(resolve_device("auto"))
-
-
-def _is_jsonable(v: Any) -> bool:
-    try:
-        json.dumps(v)
-    except TypeError:
-        return False
-    return True
+        self.to("auto")

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,10 +54,12 @@ from torch import nn
 
 from surrogate.errors import SpecError, SurrogateError
 from surrogate.events import Events
+from surrogate.settings import require
 
 from .backbones import make_activation
 from .base import Batch, TorchSurrogate
 from .schedules import SCHEDULES, VARIANCES, NoiseSchedule, _gather
+from .settings import TorchSettings, integer, real
 
 SAMPLERS = ("ddim", "ancestral")
 PREDICTIONS = ("v", "eps")
@@ -103,25 +106,63 @@ class NoisePredictor(nn.Module):
         return self.body(x, h)
 
 
+def check_sampler(sampler: Any, steps: Any, eta: Any, total: int) -> None:
+    """Raise ``ValueError`` unless ``sampler`` with ``steps`` of the ``total`` steps and
+    ``eta`` is a valid way to sample: checked for the defaults when the model is built and
+    for the settings a ``sample`` call chooses."""
+    require(sampler in SAMPLERS, f"sampler must be one of {SAMPLERS}, not {sampler!r}")
+    require(
+        not isinstance(steps, bool) and isinstance(steps, (int, np.integer)),
+        f"sampling steps must be an integer, not {steps!r}",
+    )
+    require(
+        1 <= int(steps) <= total,
+        f"sampling steps must be between 1 and T = {total}, not {steps}",
+    )
+    require(0.0 <= float(eta) <= 1.0, f"eta must be in [0, 1], not {eta}")
+
+
+@dataclass(frozen=True)
+class DiffusionSettings(TorchSettings):
+    """The diffusion model's hyper-parameters (see the module docstring)."""
+
+    schedule: str = "cosine"  # linear | cosine
+    steps: int = 1000  # T
+    variance: str = "posterior"  # reverse variance: posterior (beta~_t) | beta (beta_t)
+    embed: int = 64  # width of the time and condition embeddings
+    layer_norm: bool = False  # LayerNorm in the mlp backbone (off: it hides the scale of x)
+    sampler: str = "ddim"  # ddim | ancestral
+    sampling_steps: int = 50  # DDIM steps (a sampling-time choice)
+    eta: float = 0.0  # DDIM stochasticity (0: deterministic)
+    clip: float | None = 0.1  # x0 clipping margin, in units of the training range; None: off
+    prediction: str = "auto"  # auto | v | eps: the network's output (module docstring)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(
+            self.schedule in SCHEDULES and self.variance in VARIANCES,
+            f"schedule must be one of {SCHEDULES} and variance one of {VARIANCES} "
+            f"(got {self.schedule!r}, {self.variance!r})",
+        )
+        integer(self, "steps")
+        require(self.steps >= 2, f"a diffusion schedule needs at least 2 steps, not {self.steps}")
+        check_sampler(self.sampler, self.sampling_steps, self.eta, self.steps)
+        require(
+            self.prediction in (*PREDICTIONS, "auto"),
+            f"prediction must be auto, v or eps, not {self.prediction!r}",
+        )
+        integer(self, "embed", low=1)
+        real(self, "clip", low=0.0, optional=True)
+
+
 class Diffusion(TorchSurrogate):
     name = "diffusion"
     #: 2.0: the network may output v (``prediction="auto"`` picks it for events wider than
     #: the network); 1.x checkpoints always meant eps, so they are refused, not misread
     version = "2.0"
     density = "bound"
-    defaults: ClassVar[dict[str, Any]] = {
-        **TorchSurrogate.defaults,
-        "schedule": "cosine",  # linear | cosine
-        "steps": 1000,  # T
-        "variance": "posterior",  # reverse variance: posterior (beta~_t) | beta (beta_t)
-        "embed": 64,  # width of the time and condition embeddings
-        "layer_norm": False,  # LayerNorm in the mlp backbone (off: it hides the scale of x)
-        "sampler": "ddim",  # ddim | ancestral
-        "sampling_steps": 50,  # DDIM steps (a sampling-time choice)
-        "eta": 0.0,  # DDIM stochasticity (0: deterministic)
-        "clip": 0.1,  # x0 clipping margin, in units of the training range; None: off
-        "prediction": "auto",  # auto | v | eps: the network's output (module docstring)
-    }
+    settings_class = DiffusionSettings
+    settings: DiffusionSettings
     train_defaults: ClassVar[dict[str, Any]] = {
         "epochs": 200,
         "batch_size": 512,
@@ -138,44 +179,21 @@ class Diffusion(TorchSurrogate):
     # -- networks -------------------------------------------------------------------------
     @property
     def schedule(self) -> NoiseSchedule:
-        hp = self.hyperparameters
-        key = (hp["schedule"], int(hp["steps"]), hp["variance"])
-        if (
-            self._schedule is None
-            or (
-                self._schedule.kind,
-                self._schedule.steps,
-                self._schedule.variance,
-            )
-            != key
-        ):
-            try:
-                self._schedule = NoiseSchedule(*key)
-            except ValueError as exc:
-                raise SurrogateError(f"diffusion: {exc}") from None
+        """The noise schedule (built on first use; the settings it comes from are frozen)."""
+        if self._schedule is None:
+            s = self.settings
+            self._schedule = NoiseSchedule(s.schedule, s.steps, s.variance)
         return self._schedule
 
     def _build(self) -> dict[str, nn.Module]:
-        hp = self.hyperparameters
-        if hp["schedule"] not in SCHEDULES or hp["variance"] not in VARIANCES:
-            raise SurrogateError(
-                f"diffusion: schedule must be one of {SCHEDULES} and variance one of "
-                f"{VARIANCES} (got {hp['schedule']!r}, {hp['variance']!r})"
-            )
-        schedule = self.schedule
-        self._check_sampler(hp["sampler"], hp["sampling_steps"], hp["eta"])
-        if hp["prediction"] not in (*PREDICTIONS, "auto"):
-            raise SurrogateError(
-                f"diffusion: prediction must be auto, v or eps, not {hp['prediction']!r}"
-            )
-        embed = int(hp["embed"])
-        context = embed * (2 if self.c_dim else 1)
-        extra = {"norm": bool(hp["layer_norm"])} if hp["backbone"] == "mlp" else {}
+        s = self.settings
+        context = s.embed * (2 if self.c_dim else 1)
+        extra = {"norm": bool(s.layer_norm)} if s.backbone == "mlp" else {}
         zero = self.prediction == "v"  # start at the optimal linear denoiser
         body = self.backbone(self.x_dim, self.x_dim, context, zero_init=zero, **extra)
         return {
             "eps": NoisePredictor(
-                body, schedule.steps, self.x_dim, self.c_dim, embed, hp["activation"]
+                body, self.schedule.steps, self.x_dim, self.c_dim, s.embed, s.activation
             )
         }
 
@@ -183,23 +201,9 @@ class Diffusion(TorchSurrogate):
     def prediction(self) -> str:
         """``v`` or ``eps``; ``auto`` is ``eps`` when the backbone is at least as wide as
         the event (it can carry ``x_t`` through), else ``v``."""
-        hp = self.hyperparameters
-        if hp["prediction"] != "auto":
-            return hp["prediction"]
-        return "eps" if int(hp["hidden"]) >= self.x_dim else "v"
-
-    def _check_sampler(self, sampler: Any, steps: Any, eta: Any) -> None:
-        if sampler not in SAMPLERS:
-            raise SurrogateError(f"diffusion: sampler must be one of {SAMPLERS}, not {sampler!r}")
-        total = int(self.hyperparameters["steps"])
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
-            raise SurrogateError(f"diffusion: sampling steps must be an integer, not {steps!r}")
-        if not 1 <= int(steps) <= total:
-            raise SurrogateError(
-                f"diffusion: sampling steps must be between 1 and T = {total}, not {steps}"
-            )
-        if not 0.0 <= float(eta) <= 1.0:
-            raise SurrogateError(f"diffusion: eta must be in [0, 1], not {eta}")
+        if self.settings.prediction != "auto":
+            return self.settings.prediction
+        return "eps" if self.settings.hidden >= self.x_dim else "v"
 
     def eps(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """The noise prediction ``eps_theta(x_t, t, c)`` in model space."""
@@ -243,7 +247,7 @@ class Diffusion(TorchSurrogate):
 
     # -- sampling -------------------------------------------------------------------------
     def _clip_range(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
-        margin = self.hyperparameters["clip"]
+        margin = self.settings.clip
         assert self.nets is not None
         net = self.nets["eps"]
         low, high = net.x_low, net.x_high
@@ -264,7 +268,10 @@ class Diffusion(TorchSurrogate):
             "steps": current["steps"] if steps is None else steps,
             "eta": current["eta"] if eta is None else eta,
         }
-        self._check_sampler(call["sampler"], call["steps"], call["eta"])
+        try:
+            check_sampler(call["sampler"], call["steps"], call["eta"], self.settings.steps)
+        except ValueError as exc:
+            raise SurrogateError(f"diffusion: {exc}") from None
         previous, self._call = self._call, call
         try:
             yield
@@ -287,12 +294,8 @@ class Diffusion(TorchSurrogate):
             return super().sample(n, conditions, seed=seed)
 
     def _current_sampling(self) -> dict[str, Any]:
-        hp = self.hyperparameters
-        return self._call or {
-            "sampler": hp["sampler"],
-            "steps": hp["sampling_steps"],
-            "eta": hp["eta"],
-        }
+        s = self.settings
+        return self._call or {"sampler": s.sampler, "steps": s.sampling_steps, "eta": s.eta}
 
     def _generate(self, c: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         call = self._current_sampling()

@@ -16,7 +16,8 @@ Boltzmann-generator family can subclass and return the reverse KL
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +28,45 @@ from surrogate.interfaces import Conditions, Seed, check_n, make_rng
 
 from .base import Batch, TorchSurrogate, seeded_torch, torch_seed
 from .flow_backends import FlowModule, build_flow
+from .settings import TorchSettings, integer, real
+
+#: The hyper-parameters the flow backend builds the flow from: the flow's own shape, and
+#: the size of autoregressive conditioners (the backend's own networks, not a backbone).
+BACKEND_SETTINGS = (
+    "flow_type",
+    "transform",
+    "transforms",
+    "bins",
+    "tail_bound",
+    "hidden",
+    "blocks",
+    "dropout",
+    "permutation",
+)
+
+
+@dataclass(frozen=True)
+class FlowSettings(TorchSettings):
+    """The flow's hyper-parameters; which flow types and transforms exist is the
+    backend's business (:mod:`.flow_backends`), so those names are checked there."""
+
+    backend: str = "nflows"
+    flow_type: str = "coupling"  # coupling | autoregressive
+    transform: str = "spline"  # spline | affine
+    transforms: int = 6
+    bins: int = 8
+    tail_bound: float = 5.0  # spline range in model (preprocessed) units; linear tails beyond
+    permutation: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        integer(self, "transforms", low=1)
+        integer(self, "bins", low=2)
+        real(self, "tail_bound", low=0.0, low_open=True)
+
+    def backend_options(self) -> dict[str, Any]:
+        """The options of :func:`~surrogate_generators.flow_backends.build_flow`."""
+        return {k: getattr(self, k) for k in BACKEND_SETTINGS}
 
 
 class Flow(TorchSurrogate):
@@ -37,38 +77,21 @@ class Flow(TorchSurrogate):
     density = "exact"
     #: spline bin searches and log-determinants need full precision: amp is ignored
     supports_amp = False
-    defaults: ClassVar[dict[str, Any]] = {
-        **TorchSurrogate.defaults,
-        "backend": "nflows",
-        "flow_type": "coupling",  # coupling | autoregressive
-        "transform": "spline",  # spline | affine
-        "transforms": 6,
-        "bins": 8,
-        "tail_bound": 5.0,  # spline range in model (preprocessed) units; linear tails beyond
-        "permutation": "auto",
-    }
+    settings_class = FlowSettings
+    settings: FlowSettings
 
     def _build(self) -> dict[str, nn.Module]:
-        hp = self.hyperparameters
         c_dim = self.c_dim
 
         def net_factory(fin: int, fout: int) -> nn.Module:
             return self.backbone(fin, fout, c_dim, zero_init=True)
 
         flow = build_flow(
-            hp["backend"],
+            self.settings.backend,
             self.x_dim,
             c_dim,
             net_factory=net_factory,
-            flow_type=hp["flow_type"],
-            transform=hp["transform"],
-            transforms=hp["transforms"],
-            bins=hp["bins"],
-            tail_bound=hp["tail_bound"],
-            hidden=hp["hidden"],
-            blocks=hp["blocks"],
-            dropout=hp["dropout"],
-            permutation=hp["permutation"],
+            **self.settings.backend_options(),
         )
         return {"flow": flow}
 

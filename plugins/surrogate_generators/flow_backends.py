@@ -123,20 +123,38 @@ def build_nflows(
     permutations between them (seeded by torch's RNG) or ``"none"``; ``"auto"`` is none in
     2D and random above.  Autoregressive steps are separated by reversals.
     """
-    from nflows.transforms import (
-        AffineCouplingTransform,
-        CompositeTransform,
-        MaskedAffineAutoregressiveTransform,
-        MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
-        PiecewiseRationalQuadraticCouplingTransform,
-        RandomPermutation,
-        ReversePermutation,
-    )
-    from nflows.transforms.splines.rational_quadratic import DEFAULT_MIN_DERIVATIVE
-    from nflows.utils import create_alternating_binary_mask
+    from nflows.transforms import CompositeTransform, RandomPermutation, ReversePermutation
 
-    features, context_features = int(features), int(context_features)
-    transforms, bins = int(transforms), int(bins)
+    features, transforms, bins = int(features), int(transforms), int(bins)
+    _check_nflows(features, flow_type, transform, transforms, bins, permutation)
+    spline = {"num_bins": bins, "tails": "linear", "tail_bound": float(tail_bound)}
+    made = {
+        "features": features,
+        "hidden_features": int(hidden),
+        "context_features": int(context_features) or None,
+        "num_blocks": int(blocks),
+        "use_residual_blocks": True,
+        "dropout_probability": float(dropout),
+    }
+    layers: list[nn.Module] = []
+    for i in range(transforms):
+        if flow_type == "coupling":
+            layers.append(_coupling(features, i, transform, net_factory, spline))
+        else:
+            layers.append(_autoregressive(transform, made, spline))
+        if i == transforms - 1 or features < 2:
+            continue
+        if flow_type == "autoregressive":
+            layers.append(ReversePermutation(features))
+        elif permutation == "random" or (permutation == "auto" and features > 2):
+            layers.append(RandomPermutation(features))
+    return NflowsFlow(CompositeTransform(layers), features)
+
+
+def _check_nflows(
+    features: int, flow_type: str, transform: str, transforms: int, bins: int, permutation: str
+) -> None:
+    """Refuse the flows this backend does not build, before any network is made."""
     if flow_type not in ("coupling", "autoregressive"):
         raise SurrogateError(
             f"flow: flow_type must be coupling or autoregressive, not {flow_type!r}"
@@ -151,64 +169,44 @@ def build_nflows(
         raise SurrogateError(
             "flow: coupling layers need events of at least 2 numbers; use flow_type=autoregressive"
         )
-    ctx = context_features or None
-    layers: list[nn.Module] = []
-    for i in range(transforms):
-        if flow_type == "coupling":
-            mask = create_alternating_binary_mask(features, even=(i % 2 == 0))
-            n_out = int((mask > 0).sum())
-            if transform == "spline":
 
-                def make(fin: int, fout: int, n_out: int = n_out) -> nn.Module:
-                    net = net_factory(fin, fout)
-                    _spline_identity_bias(net, n_out, bins, DEFAULT_MIN_DERIVATIVE)
-                    return net
 
-                layers.append(
-                    PiecewiseRationalQuadraticCouplingTransform(
-                        mask=mask,
-                        transform_net_create_fn=make,
-                        num_bins=bins,
-                        tails="linear",
-                        tail_bound=float(tail_bound),
-                    )
-                )
-            else:
-                layers.append(
-                    AffineCouplingTransform(mask=mask, transform_net_create_fn=net_factory)
-                )
-        elif transform == "spline":
-            layers.append(
-                MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
-                    features=features,
-                    hidden_features=int(hidden),
-                    context_features=ctx,
-                    num_bins=bins,
-                    tails="linear",
-                    tail_bound=float(tail_bound),
-                    num_blocks=int(blocks),
-                    use_residual_blocks=True,
-                    dropout_probability=float(dropout),
-                )
-            )
-        else:
-            layers.append(
-                MaskedAffineAutoregressiveTransform(
-                    features=features,
-                    hidden_features=int(hidden),
-                    context_features=ctx,
-                    num_blocks=int(blocks),
-                    use_residual_blocks=True,
-                    dropout_probability=float(dropout),
-                )
-            )
-        if i == transforms - 1 or features < 2:
-            continue
-        if flow_type == "autoregressive":
-            layers.append(ReversePermutation(features))
-        elif permutation == "random" or (permutation == "auto" and features > 2):
-            layers.append(RandomPermutation(features))
-    return NflowsFlow(CompositeTransform(layers), features)
+def _coupling(
+    features: int, step: int, transform: str, net_factory: NetFactory, spline: dict[str, Any]
+) -> nn.Module:
+    """Coupling step ``step``: its mask alternates with the previous step's."""
+    from nflows.transforms import (
+        AffineCouplingTransform,
+        PiecewiseRationalQuadraticCouplingTransform,
+    )
+    from nflows.transforms.splines.rational_quadratic import DEFAULT_MIN_DERIVATIVE
+    from nflows.utils import create_alternating_binary_mask
+
+    mask = create_alternating_binary_mask(features, even=(step % 2 == 0))
+    if transform == "affine":
+        return AffineCouplingTransform(mask=mask, transform_net_create_fn=net_factory)
+    n_out = int((mask > 0).sum())
+
+    def make(fin: int, fout: int) -> nn.Module:
+        net = net_factory(fin, fout)
+        _spline_identity_bias(net, n_out, spline["num_bins"], DEFAULT_MIN_DERIVATIVE)
+        return net
+
+    return PiecewiseRationalQuadraticCouplingTransform(
+        mask=mask, transform_net_create_fn=make, **spline
+    )
+
+
+def _autoregressive(transform: str, made: dict[str, Any], spline: dict[str, Any]) -> nn.Module:
+    """A masked autoregressive step with nflows' own MADE conditioner."""
+    from nflows.transforms import (
+        MaskedAffineAutoregressiveTransform,
+        MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
+    )
+
+    if transform == "spline":
+        return MaskedPiecewiseRationalQuadraticAutoregressiveTransform(**made, **spline)
+    return MaskedAffineAutoregressiveTransform(**made)
 
 
 BACKENDS: dict[str, Callable[..., FlowModule]] = {"nflows": build_nflows}

@@ -32,12 +32,14 @@ the best epoch (``restore_best``); early stopping is off by default.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from surrogate.errors import SurrogateError
+from surrogate.settings import require
+from surrogate.training import TrainOptions
 
 from .base import Batch, TorchSurrogate
 from .gan_losses import (
@@ -49,6 +51,7 @@ from .gan_losses import (
     gradient_penalty,
     r1_penalty,
 )
+from .settings import TorchSettings, integer, one_of, real
 
 
 def energy_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -59,24 +62,48 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 2 * xy - xx - yy
 
 
+@dataclass(frozen=True)
+class GANSettings(TorchSettings):
+    """The GAN's hyper-parameters; the defaults are those the module docstring explains."""
+
+    activation: str = "leaky_relu"
+    loss: str = "ns"  # ns | wgan-gp
+    latent: int | None = None  # None: the event size, between 4 and 128
+    critic_steps: int | None = None  # discriminator steps per generator step; None: 1 / 5
+    gp_weight: float = 10.0  # lambda of the gradient penalty (wgan-gp)
+    r1_weight: float = 1.0  # gamma of the R1 penalty on real data (ns); 0: off
+    disc_hidden: int | None = None  # discriminator width; None: hidden
+    disc_blocks: int | None = None  # discriminator depth; None: blocks
+    layer_norm: bool = False  # LayerNorm in the mlp backbone (see the module docstring)
+    adam_betas: tuple[float, float] = (0.5, 0.9)
+    disc_lr_factor: float = 1.0  # discriminator lr = lr * disc_lr_factor
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of(self, "loss", LOSSES)
+        integer(self, "latent", low=1, optional=True)
+        integer(self, "critic_steps", low=1, optional=True)
+        real(self, "gp_weight", low=0.0)
+        real(self, "r1_weight", low=0.0)
+        integer(self, "disc_hidden", low=1, optional=True)
+        integer(self, "disc_blocks", low=0, optional=True)
+        real(self, "disc_lr_factor", low=0.0, low_open=True)
+        betas = self.adam_betas
+        require(
+            isinstance(betas, (list, tuple))
+            and len(betas) == 2
+            and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas),
+            f"adam_betas must be two numbers in [0, 1), not {betas!r}",
+        )
+        object.__setattr__(self, "adam_betas", tuple(betas))  # a JSON config holds a list
+
+
 class GAN(TorchSurrogate):
     name = "gan"
     version = "1.0"
     density = "none"
-    defaults: ClassVar[dict[str, Any]] = {
-        **TorchSurrogate.defaults,
-        "activation": "leaky_relu",
-        "loss": "ns",  # ns | wgan-gp
-        "latent": None,  # None: the event size, between 4 and 128
-        "critic_steps": None,  # discriminator steps per generator step; None: 1 (ns), 5 (wgan-gp)
-        "gp_weight": 10.0,  # lambda of the gradient penalty (wgan-gp)
-        "r1_weight": 1.0,  # gamma of the R1 penalty on real data (ns); 0: off
-        "disc_hidden": None,  # discriminator width; None: hidden
-        "disc_blocks": None,  # discriminator depth; None: blocks
-        "layer_norm": False,  # LayerNorm in the mlp backbone (see the module docstring)
-        "adam_betas": [0.5, 0.9],
-        "disc_lr_factor": 1.0,  # discriminator lr = lr * disc_lr_factor
-    }
+    settings_class = GANSettings
+    settings: GANSettings
     train_defaults: ClassVar[dict[str, Any]] = {
         "epochs": 100,
         "lr": 1e-3,
@@ -89,46 +116,40 @@ class GAN(TorchSurrogate):
     # -- networks -------------------------------------------------------------------------
     @property
     def latent(self) -> int:
-        latent = self.hyperparameters["latent"]
-        return int(latent) if latent is not None else min(max(self.x_dim, 4), 128)
+        latent = self.settings.latent
+        return latent if latent is not None else min(max(self.x_dim, 4), 128)
 
     @property
     def critic_steps(self) -> int:
-        steps = self.hyperparameters["critic_steps"]
+        steps = self.settings.critic_steps
         if steps is None:
-            return 5 if self.hyperparameters["loss"] == "wgan-gp" else 1
-        return int(steps)
+            return 5 if self.settings.loss == "wgan-gp" else 1
+        return steps
 
     def _build(self) -> dict[str, nn.Module]:
-        hp = self.hyperparameters
-        if hp["loss"] not in LOSSES:
-            raise SurrogateError(f"gan: loss must be one of {LOSSES}, not {hp['loss']!r}")
-        if self.latent < 1 or self.critic_steps < 1:
-            raise SurrogateError("gan: latent and critic_steps must be >= 1")
+        s = self.settings
         extra: dict[str, Any] = {}
         common: dict[str, Any] = {}
-        if hp["backbone"] == "mlp":
-            common["norm"] = bool(hp["layer_norm"])
-        if hp["disc_hidden"] is not None:
-            extra["hidden"] = int(hp["disc_hidden"])
-        if hp["disc_blocks"] is not None:
-            extra["blocks"] = int(hp["disc_blocks"])
+        if s.backbone == "mlp":
+            common["norm"] = bool(s.layer_norm)
+        if s.disc_hidden is not None:
+            extra["hidden"] = s.disc_hidden
+        if s.disc_blocks is not None:
+            extra["blocks"] = s.disc_blocks
         return {
             "gen": self.backbone(self.latent, self.x_dim, self.c_dim, **common),
             "disc": self.backbone(self.x_dim, 1, self.c_dim, **common, **extra),
         }
 
-    def configure_optimizers(self, options: Any) -> dict[str, torch.optim.Optimizer]:
+    def configure_optimizers(self, options: TrainOptions) -> dict[str, torch.optim.Optimizer]:
         assert self.nets is not None
-        betas = tuple(float(b) for b in self.hyperparameters["adam_betas"])
-        if len(betas) != 2:
-            raise SurrogateError("gan: adam_betas must be two numbers")
-        cls = torch.optim.AdamW if options.get("optimizer") == "adamw" else torch.optim.Adam
-        lr, wd = float(options["lr"]), float(options["weight_decay"])
+        betas = tuple(float(b) for b in self.settings.adam_betas)
+        cls = torch.optim.AdamW if options.optimizer == "adamw" else torch.optim.Adam
+        lr, wd = float(options.lr), float(options.weight_decay)
         return {
             "disc": cls(
                 self.nets["disc"].parameters(),
-                lr=lr * float(self.hyperparameters["disc_lr_factor"]),
+                lr=lr * float(self.settings.disc_lr_factor),
                 betas=betas,
                 weight_decay=wd,
             ),
@@ -150,7 +171,7 @@ class GAN(TorchSurrogate):
 
     def training_loss(self, batch: Batch, optimizer: str, ctx: Any) -> dict[str, torch.Tensor]:
         assert self.nets is not None
-        wgan = self.hyperparameters["loss"] == "wgan-gp"
+        wgan = self.settings.loss == "wgan-gp"
         disc_step = optimizer == "disc"
         # only the stepped network needs parameter gradients
         self.nets["disc"].requires_grad_(disc_step)
@@ -158,7 +179,7 @@ class GAN(TorchSurrogate):
         if disc_step:
             with torch.no_grad():
                 fake = self._fake(batch.c)
-            r1 = float(self.hyperparameters["r1_weight"])
+            r1 = float(self.settings.r1_weight)
             if r1 > 0 and not wgan:
                 penalty, real_out = r1_penalty(lambda x: self._disc(x, batch.c), batch.x)
             else:
@@ -166,10 +187,7 @@ class GAN(TorchSurrogate):
             fake_out = self._disc(fake, batch.c)
             if wgan:
                 gp = gradient_penalty(lambda x: self._disc(x, batch.c), batch.x, fake)
-                loss = (
-                    critic_loss_wgan(real_out, fake_out)
-                    + float(self.hyperparameters["gp_weight"]) * gp
-                )
+                loss = critic_loss_wgan(real_out, fake_out) + float(self.settings.gp_weight) * gp
                 return {
                     "loss": loss,
                     "d_real": real_out.mean().detach(),
@@ -194,7 +212,7 @@ class GAN(TorchSurrogate):
         fake = self._fake(batch.c)
         real_out, fake_out = self._disc(batch.x, batch.c), self._disc(fake, batch.c)
         out = {"loss": energy_distance(batch.x, fake)}
-        if self.hyperparameters["loss"] == "wgan-gp":
+        if self.settings.loss == "wgan-gp":
             out.update(d_real=real_out.mean(), d_fake=fake_out.mean())
         else:
             out.update(
@@ -219,6 +237,6 @@ class GAN(TorchSurrogate):
         with self._eval_mode():
             xt, ct = torch.from_numpy(x).to(self.device), torch.from_numpy(c).to(self.device)
             out = self._disc(xt, ct)
-            if self.hyperparameters["loss"] == "ns":
+            if self.settings.loss == "ns":
                 out = torch.sigmoid(out)
         return out.double().cpu().numpy()

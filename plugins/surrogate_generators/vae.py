@@ -20,7 +20,8 @@ Extras for physics use: :meth:`VAE.encode`, :meth:`VAE.decode`,
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from surrogate.errors import SurrogateError
 from surrogate.events import Events
 
 from .base import Batch, TorchSurrogate, seeded_torch, torch_seed
+from .settings import TorchSettings, integer, one_of, real
 
 LOG_2PI = math.log(2 * math.pi)
 DECODER_SCALES = ("learned", "heteroscedastic", "fixed")
@@ -81,6 +83,26 @@ class Decoder(nn.Module):
         return mean, log_scale
 
 
+@dataclass(frozen=True)
+class VAESettings(TorchSettings):
+    latent: int = 8
+    beta: float = 1.0
+    kl_warmup_epochs: float | None = 0.0
+    decoder_scale: str = "learned"  # learned | heteroscedastic | fixed
+    fixed_scale: float = 0.1
+    iwae_samples: int = 64
+    sample_noise: bool = True  # add the decoder's Gaussian noise when sampling
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        integer(self, "latent", low=1)
+        real(self, "beta", low=0.0)
+        real(self, "kl_warmup_epochs", low=0.0, optional=True)
+        one_of(self, "decoder_scale", DECODER_SCALES)
+        real(self, "fixed_scale", low=0.0, low_open=True)
+        integer(self, "iwae_samples", low=1)
+
+
 class VAE(TorchSurrogate):
     """Conditional VAE (see the module docstring).  ``log_prob`` returns the IWAE lower
     bound on the log-density with ``iwae_samples`` samples, not the exact density."""
@@ -88,43 +110,28 @@ class VAE(TorchSurrogate):
     name = "vae"
     version = "1.0"
     density = "bound"
-    defaults: ClassVar[dict[str, Any]] = {
-        **TorchSurrogate.defaults,
-        "latent": 8,
-        "beta": 1.0,
-        "kl_warmup_epochs": 0.0,
-        "decoder_scale": "learned",
-        "fixed_scale": 0.1,
-        "iwae_samples": 64,
-        "sample_noise": True,  # add the decoder's Gaussian noise when sampling
-    }
+    settings_class = VAESettings
+    settings: VAESettings
 
     # -- networks ---------------------------------------------------------------------------
     def _build(self) -> dict[str, nn.Module]:
-        hp = self.hyperparameters
-        latent = int(hp["latent"])
-        if latent < 1:
-            raise SurrogateError("vae: latent must be >= 1")
-        if hp["decoder_scale"] not in DECODER_SCALES:
-            raise SurrogateError(
-                f"vae: decoder_scale must be one of {DECODER_SCALES}, not {hp['decoder_scale']!r}"
-            )
-        d, c = self.x_dim, self.c_dim
-        out = 2 * d if hp["decoder_scale"] == "heteroscedastic" else d
+        s = self.settings
+        d, c, latent = self.x_dim, self.c_dim, self.latent
+        out = 2 * d if s.decoder_scale == "heteroscedastic" else d
         return {
             "encoder": Encoder(self.backbone(d, 2 * latent, c), latent),
             "decoder": Decoder(
-                self.backbone(latent, out, c), d, hp["decoder_scale"], float(hp["fixed_scale"])
+                self.backbone(latent, out, c), d, s.decoder_scale, float(s.fixed_scale)
             ),
         }
 
     @property
     def latent(self) -> int:
-        return int(self.hyperparameters["latent"])
+        return self.settings.latent
 
     def _beta(self, ctx: Any) -> float:
-        beta = float(self.hyperparameters["beta"])
-        warm = float(self.hyperparameters["kl_warmup_epochs"] or 0.0)
+        beta = float(self.settings.beta)
+        warm = float(self.settings.kl_warmup_epochs or 0.0)
         if ctx is None or warm <= 0 or not ctx.training:
             return beta
         return beta * min(1.0, ctx.epoch_progress / warm)
@@ -149,7 +156,7 @@ class VAE(TorchSurrogate):
 
     def validation_loss(self, batch: Batch, ctx: Any) -> dict[str, torch.Tensor]:
         recon, kl = self._terms(batch)
-        beta = float(self.hyperparameters["beta"])
+        beta = float(self.settings.beta)
         return {
             "loss": (recon + beta * kl).mean(),
             "recon": recon.mean(),
@@ -171,12 +178,12 @@ class VAE(TorchSurrogate):
 
     def _generate(self, c: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         z = torch.randn((len(c), self.latent), generator=generator, device=c.device)
-        return self._decode_tensor(z, c, generator, bool(self.hyperparameters["sample_noise"]))
+        return self._decode_tensor(z, c, generator, bool(self.settings.sample_noise))
 
     def _log_density(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """IWAE bound: log (1/K) sum_k p(x|z_k,c) p(z_k) / q(z_k|x,c), z_k ~ q."""
         assert self.nets is not None
-        k = max(int(self.hyperparameters["iwae_samples"]), 1)
+        k = self.settings.iwae_samples
         ctx = c if c.shape[1] else None
         chunk = max(1, 16384 // k)
         out = []

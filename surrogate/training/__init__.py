@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from .data import EventStream
-from .options import TRAIN_DEFAULTS, resolve_options
+from .options import TRAIN_DEFAULTS, TrainOptions
 
-__all__ = ["TRAIN_DEFAULTS", "EventStream", "StepContext", "Trainer", "resolve_options"]
+__all__ = ["TRAIN_DEFAULTS", "EventStream", "StepContext", "TrainOptions", "Trainer"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Trainer", "StepContext", "TrainResult", "resolve_device"):
+    if name in ("Trainer", "StepContext", "TrainResult"):
         from . import loop
 
         return getattr(loop, name)

@@ -64,7 +64,7 @@ class EventStream:
             block_events = int(min(4096, max(16, n // 128)))
         self.block_events = max(1, int(block_events))
         starts = np.arange(0, n, self.block_events)
-        self.blocks = [(int(a), int(min(a + self.block_events, n))) for a in starts]
+        self.blocks = [(int(a), min(int(a) + self.block_events, n)) for a in starts]
         n_val = round(float(val_fraction) * len(self.blocks))
         if float(val_fraction) > 0 and n_val == 0 and len(self.blocks) > 1:
             n_val = 1

@@ -1,13 +1,14 @@
 """The one training loop every torch-based generator family uses.
 
 The loop owns epochs, devices, batching, logging, EMA, gradient clipping, checkpoints,
-early stopping and resume.  What is trained is an *objective* (duck-typed; a
-:class:`~surrogate_generators.base.TorchSurrogate` is one):
+early stopping, the wall-clock budget (``max_time``) and resume.  What is trained is an
+*objective* (duck-typed; a :class:`~surrogate_generators.base.TorchSurrogate` is one):
 
 ``networks() -> dict[str, nn.Module]``
     every module with weights (moved to the device, checkpointed, EMA-averaged);
 ``configure_optimizers(options) -> dict[str, Optimizer]``
-    one optimizer per name (a GAN has two);
+    one optimizer per name (a GAN has two), from the run's
+    :class:`~surrogate.training.options.TrainOptions` (``lr``, ``weight_decay``...);
 ``step_order() -> list[str]``
     the optimizer names stepped per batch, in order (``["disc", "disc", "gen"]``...);
 ``training_loss(batch, optimizer, ctx) -> dict[str, Tensor]``
@@ -38,17 +39,18 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from ..devices import resolve_device
 from ..errors import TrainingError
 from ..io.atomic import atomic_path, write_text_atomic
-from .options import trajectory_options
+from .options import TrainOptions, trajectory_options
 
 CHECKPOINT_FORMAT = "surrogate-training-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -78,19 +80,6 @@ class StepContext:
     def epoch_progress(self) -> float:
         """Epochs done as a float (epoch + fraction of the current one)."""
         return self.epoch + self.step / max(self.steps_per_epoch, 1)
-
-
-def resolve_device(name: str | None) -> torch.device:
-    """``auto``: CUDA when present, else CPU; an unavailable CUDA request is an error."""
-    if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise TrainingError(f"unknown device {name!r} ({exc})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"device {name!r} requested but CUDA is not available here")
-    return device
 
 
 # -- checkpoints ----------------------------------------------------------------------------
@@ -244,16 +233,52 @@ class EMA:
 
 # -- the loop -------------------------------------------------------------------------------
 
+#: Why a run ended: every epoch done, early stopping, or the wall-clock budget.
+StopReason = Literal["epochs", "early_stopping", "max_time"]
+
 
 @dataclass
 class TrainResult:
+    """What a run did; ``stopped`` says why it ended, so a caller can tell a run cut short
+    by ``max_time`` (resumable, with more time) from one that converged or finished."""
+
     history: list[dict[str, float]]
     best_epoch: int | None
     best_loss: float | None
     epochs_run: int
-    stopped_early: bool
+    stopped: StopReason
     device: str
     seconds: float
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stopped == "early_stopping"
+
+
+class TimeBudget:
+    """``max_time`` seconds for one invocation of the loop (a resumed run gets its own).
+
+    After each epoch the loop asks whether another one fits, estimating its length as the
+    mean of this invocation's epochs so far (a resumed run may run on another machine, so
+    earlier invocations' epochs say little).  A budget already spent when the first epoch
+    ends cannot be honoured at any epoch boundary: that is an error, not a model.
+    """
+
+    def __init__(self, max_time: float | None, start: float) -> None:
+        self.max_time, self.start, self.epochs = max_time, start, 0
+
+    def next_epoch_fits(self, now: float) -> bool:
+        """Count an epoch that ended at ``now``; whether one more ends within the budget."""
+        self.epochs += 1
+        if self.max_time is None:
+            return True
+        elapsed = now - self.start
+        if self.epochs == 1 and elapsed > self.max_time:
+            raise TrainingError(
+                f"max_time={self.max_time:g}s is shorter than one epoch (the first took "
+                f"{elapsed:.3g}s)"
+            )
+        return elapsed + elapsed / self.epochs <= self.max_time
 
 
 class Trainer:
@@ -272,7 +297,7 @@ class Trainer:
         train_batches: Callable[[int], Iterable[Any]],
         val_batches: Callable[[], Iterable[Any]] | None,
         steps_per_epoch: int,
-        options: Mapping[str, Any],
+        options: TrainOptions,
         workdir: Path | None = None,
         fingerprint: Mapping[str, Any] | None = None,
         extra_state: Mapping[str, Any] | None = None,
@@ -282,23 +307,22 @@ class Trainer:
         self.train_batches = train_batches
         self.val_batches = val_batches
         self.steps_per_epoch = int(steps_per_epoch)
-        self.options = dict(options)
+        self.options = options
         self.workdir = None if workdir is None else Path(workdir)
         self.fingerprint = {
             **(fingerprint or {}),
-            "options": trajectory_options(self.options),
+            "options": trajectory_options(options),
         }
         self.extra_state = dict(extra_state or {})
         self.resume_from = resume_from
-        self.device = resolve_device(self.options.get("device"))
+        self.device = resolve_device(options.device, error=TrainingError)
         self.amp = (
-            bool(self.options.get("amp"))
+            bool(options.amp)
             and self.device.type == "cuda"
             and getattr(objective, "supports_amp", True)
         )
-        self.callbacks = list(self.options.get("callbacks") or [])
-        progress = self.options.get("progress")
-        self.progress = sys.stderr.isatty() if progress is None else bool(progress)
+        self.callbacks = list(options.callbacks or [])
+        self.progress = sys.stderr.isatty() if options.progress is None else bool(options.progress)
 
     # -- setup ----------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -317,28 +341,10 @@ class Trainer:
         if unknown:
             raise TrainingError(f"step_order names unknown optimizer {unknown[0]!r}")
         self.order = order
-        total = max(opts["epochs"] * self.steps_per_epoch, 1)
-        warm = int(opts.get("warmup_steps") or 0)
-        floor = float(opts.get("lr_min_factor") or 0.0)
-        self.schedulers: dict[str, Any] = {}
-        for name, opt in self.optimizers.items():
-            if opts["schedule"] == "plateau":
-                self.schedulers[name] = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                    opt,
-                    factor=float(opts["plateau_factor"]),
-                    patience=int(opts["plateau_patience"]),
-                )
-                continue
-            cosine = opts["schedule"] == "cosine"
-
-            def factor(step: int, cosine: bool = cosine) -> float:
-                f = min(1.0, (step + 1) / warm) if warm > 0 else 1.0
-                if cosine:
-                    f *= floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step / total, 1)))
-                return f
-
-            self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        self.ema = EMA(self.networks, opts["ema"]) if opts.get("ema") else None
+        self.schedulers: dict[str, Any] = {
+            name: self._scheduler(opt) for name, opt in self.optimizers.items()
+        }
+        self.ema = EMA(self.networks, opts.ema) if opts.ema else None
         self.history: list[dict[str, float]] = []
         self.epoch = 0
         self.global_step = 0
@@ -349,6 +355,27 @@ class Trainer:
         self.last_good: dict[str, Any] = self._net_state()
         self.last_checkpoint: str | None = None
 
+    def _scheduler(self, opt: torch.optim.Optimizer) -> Any:
+        """The learning-rate schedule of one optimizer: plateau, or warm-up then cosine
+        decay (to ``lr * lr_min_factor``) or a constant rate, stepped per batch."""
+        opts = self.options
+        if opts.schedule == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, factor=float(opts.plateau_factor), patience=int(opts.plateau_patience)
+            )
+        total = max(opts.epochs * self.steps_per_epoch, 1)
+        warm = int(opts.warmup_steps or 0)
+        floor = float(opts.lr_min_factor or 0.0)
+        cosine = opts.schedule == "cosine"
+
+        def factor(step: int) -> float:
+            f = min(1.0, (step + 1) / warm) if warm > 0 else 1.0
+            if cosine:
+                f *= floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step / total, 1)))
+            return f
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
     def _net_state(self) -> dict[str, Any]:
         return {name: _state_to_cpu(net.state_dict()) for name, net in self.networks.items()}
 
@@ -358,7 +385,7 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------
     def _checkpoint(self) -> dict[str, Any]:
-        rng = {"torch": torch.get_rng_state()}
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = list(torch.cuda.get_rng_state_all())
         extra = {
@@ -395,7 +422,7 @@ class Trainer:
         with atomic_path(path) as tmp:
             torch.save(self._checkpoint(), tmp)
         self.last_checkpoint = str(path)
-        keep = max(int(self.options.get("keep_checkpoints") or 1), 1)
+        keep = max(int(self.options.keep_checkpoints or 1), 1)
         for old in checkpoint_paths(self.workdir)[:-keep]:
             old.unlink(missing_ok=True)
 
@@ -471,14 +498,14 @@ class Trainer:
             if not math.isfinite(value):
                 self._fail(f"the {name} loss became {value}", ctx)
             loss.backward()
-            clip = self.options.get("clip_grad")
+            clip = self.options.clip_grad
             params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
             if clip:
                 norm = torch.nn.utils.clip_grad_norm_(params, float(clip))
                 if not torch.isfinite(norm):
                     self._fail(f"the {name} gradient norm became {float(norm)}", ctx)
             opt.step()
-            if self.options["schedule"] != "plateau":
+            if self.options.schedule != "plateau":
                 self.schedulers[name].step()
             prefix = "" if len(self.optimizers) == 1 else f"{name}_"
             for k, v in losses.items():
@@ -515,111 +542,151 @@ class Trainer:
 
     # -- run ------------------------------------------------------------------------------
     def run(self) -> TrainResult:
+        """Set up (and resume), train epoch by epoch until a stop reason, then finish with
+        the best weights.  The stages are methods so each reads on its own; their order
+        (and so every random draw) is that of one uninterrupted loop."""
         start_time = time.perf_counter()
         self._setup()
         if self.resume_from is not None:
             self._restore(self.resume_from)
-        opts = self.options
-        epochs = int(opts["epochs"])
-        patience = opts.get("patience")
-        stopped_early = bool(self.history and self.history[-1].get("stopped_early"))
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.steps_per_epoch, leave=False, dynamic_ncols=True)
-        try:
-            while self.epoch < epochs and not stopped_early:
-                ctx = StepContext(self.epoch, epochs, 0, self.global_step, self.steps_per_epoch)
-                for net in self.networks.values():
-                    net.train()
+        stopped = self._stopped_before()
+        budget = TimeBudget(self.options.max_time, time.perf_counter())
+        with self._progress_bar() as bar:
+            while stopped is None:
                 t0 = time.perf_counter()
-                sums: dict[str, float] = {}
-                steps = 0
-                if bar is not None:
-                    bar.reset(total=self.steps_per_epoch)
-                    bar.set_description(f"epoch {self.epoch + 1}/{epochs}")
-                for step, arrays in enumerate(self.train_batches(self.epoch)):
-                    ctx = StepContext(
-                        self.epoch, epochs, step, self.global_step, self.steps_per_epoch
-                    )
-                    logged = self._train_step(arrays, ctx)
-                    self.global_step += 1
-                    steps += 1
-                    for k, v in logged.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    if bar is not None:
-                        bar.update(1)
-                        if step % 10 == 0:
-                            bar.set_postfix({k: f"{v:.4g}" for k, v in logged.items()})
-                    self._emit("step_end", epoch=self.epoch, step=step, losses=logged)
-                if steps == 0:
-                    raise TrainingError("the training data gave no batches")
-                row: dict[str, float] = {
-                    "epoch": self.epoch + 1,
-                    "step": self.global_step,
-                    "lr": float(next(iter(self.optimizers.values())).param_groups[0]["lr"]),
-                }
-                row.update({f"train_{k}": v / steps for k, v in sums.items()})
-                val = self._validate(ctx)
-                row.update(val)
-                monitor = val.get("val_loss", row.get("train_loss"))
-                if monitor is None:
-                    monitor = next(v for k, v in row.items() if k.startswith("train_"))
-                if not math.isfinite(monitor):
-                    self._fail(f"the validation loss became {monitor}", ctx)
-                if opts["schedule"] == "plateau":
-                    for s in self.schedulers.values():
-                        s.step(monitor)
-                improved = self.best_loss is None or monitor < self.best_loss - float(
-                    opts.get("min_delta") or 0.0
-                )
-                if improved:
-                    self.best_loss, self.best_epoch, self.bad_epochs = monitor, self.epoch + 1, 0
-                    if self.ema is not None:
-                        self.ema.swap()
-                    self.best_state = self._net_state()
-                    if self.ema is not None:
-                        self.ema.swap()
-                else:
-                    self.bad_epochs += 1
+                row, ctx = self._train_epoch(bar)
+                self._validate_epoch(row, ctx)
                 row["seconds"] = time.perf_counter() - t0
                 self.epoch += 1
-                if patience is not None and self.bad_epochs >= int(patience):
-                    stopped_early = True
-                    row["stopped_early"] = 1.0
-                self.history.append(row)
-                self.last_good = self._net_state()
-                if (
-                    self.epoch % max(int(opts.get("checkpoint_every") or 1), 1) == 0
-                    or self.epoch == epochs
-                    or stopped_early
-                ):
-                    self._save_checkpoint()
-                self._write_log()
-                if bar is not None:
-                    bar.write(
-                        f"epoch {self.epoch}/{epochs}: "
-                        + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if "loss" in k)
-                    )
-                self._emit("epoch_end", epoch=self.epoch, row=row)
-        finally:
-            if bar is not None:
-                bar.close()
-        if opts.get("restore_best", True) and self.best_state is not None:
-            self._load_nets(self.best_state)
-        elif self.ema is not None:
-            self.ema.swap()
-        self._write_log(plot=True)
+                stopped = self._stop_reason(row, budget)
+                self._end_epoch(row, stopped, bar)
+        self._finish()
         return TrainResult(
             history=self.history,
             best_epoch=self.best_epoch,
             best_loss=self.best_loss,
             epochs_run=self.epoch,
-            stopped_early=stopped_early,
+            stopped=stopped,
             device=str(self.device),
             seconds=time.perf_counter() - start_time,
         )
+
+    def _stopped_before(self) -> StopReason | None:
+        """Why a resumed run has nothing left to do (``None``: it goes on).  A run stopped
+        on its time budget goes on: the budget is per invocation."""
+        if self.history and self.history[-1].get("stopped_early"):
+            return "early_stopping"
+        return "epochs" if self.epoch >= self.options.epochs else None
+
+    @contextlib.contextmanager
+    def _progress_bar(self) -> Iterator[Any]:
+        """A tqdm bar over the steps of an epoch, or ``None`` without progress display."""
+        if not self.progress:
+            yield None
+            return
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.steps_per_epoch, leave=False, dynamic_ncols=True)
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+    def _train_epoch(self, bar: Any) -> tuple[dict[str, float], StepContext]:
+        """One pass over the training batches: the epoch's log row (mean training losses)
+        and the context of its last step."""
+        epochs = self.options.epochs
+        ctx = StepContext(self.epoch, epochs, 0, self.global_step, self.steps_per_epoch)
+        for net in self.networks.values():
+            net.train()
+        sums: dict[str, float] = {}
+        steps = 0
+        if bar is not None:
+            bar.reset(total=self.steps_per_epoch)
+            bar.set_description(f"epoch {self.epoch + 1}/{epochs}")
+        for step, arrays in enumerate(self.train_batches(self.epoch)):
+            ctx = StepContext(self.epoch, epochs, step, self.global_step, self.steps_per_epoch)
+            logged = self._train_step(arrays, ctx)
+            self.global_step += 1
+            steps += 1
+            for k, v in logged.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if bar is not None:
+                bar.update(1)
+                if step % 10 == 0:
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in logged.items()})
+            self._emit("step_end", epoch=self.epoch, step=step, losses=logged)
+        if steps == 0:
+            raise TrainingError("the training data gave no batches")
+        row: dict[str, float] = {
+            "epoch": self.epoch + 1,
+            "step": self.global_step,
+            "lr": float(next(iter(self.optimizers.values())).param_groups[0]["lr"]),
+        }
+        row.update({f"train_{k}": v / steps for k, v in sums.items()})
+        return row, ctx
+
+    def _validate_epoch(self, row: dict[str, float], ctx: StepContext) -> None:
+        """Add the validation losses to ``row``; step a plateau schedule on the monitored
+        loss and keep the best weights (the EMA's, when there is one)."""
+        val = self._validate(ctx)
+        row.update(val)
+        monitor = val.get("val_loss", row.get("train_loss"))
+        if monitor is None:
+            monitor = next(v for k, v in row.items() if k.startswith("train_"))
+        if not math.isfinite(monitor):
+            self._fail(f"the validation loss became {monitor}", ctx)
+        if self.options.schedule == "plateau":
+            for s in self.schedulers.values():
+                s.step(monitor)
+        if self.best_loss is None or monitor < self.best_loss - float(self.options.min_delta or 0):
+            self.best_loss, self.best_epoch, self.bad_epochs = monitor, self.epoch + 1, 0
+            if self.ema is not None:
+                self.ema.swap()
+            self.best_state = self._net_state()
+            if self.ema is not None:
+                self.ema.swap()
+        else:
+            self.bad_epochs += 1
+
+    def _stop_reason(self, row: dict[str, float], budget: TimeBudget) -> StopReason | None:
+        """Why the loop ends after the epoch just counted (``None``: it goes on); the reason
+        is marked in ``row`` when the history alone would not show it."""
+        fits = budget.next_epoch_fits(time.perf_counter())
+        patience = self.options.patience
+        if patience is not None and self.bad_epochs >= int(patience):
+            row["stopped_early"] = 1.0
+            return "early_stopping"
+        if self.epoch >= self.options.epochs:
+            return "epochs"
+        if not fits:
+            row["stopped_max_time"] = 1.0
+            return "max_time"
+        return None
+
+    def _end_epoch(self, row: dict[str, float], stopped: StopReason | None, bar: Any) -> None:
+        """Record the epoch: history, last good weights, a checkpoint when due (always at
+        the last epoch, so a stopped run can be resumed), the log and the callbacks."""
+        self.history.append(row)
+        self.last_good = self._net_state()
+        every = max(int(self.options.checkpoint_every or 1), 1)
+        if self.epoch % every == 0 or stopped is not None:
+            self._save_checkpoint()
+        self._write_log()
+        if bar is not None:
+            bar.write(
+                f"epoch {self.epoch}/{self.options.epochs}: "
+                + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if "loss" in k)
+            )
+        self._emit("epoch_end", epoch=self.epoch, row=row)
+
+    def _finish(self) -> None:
+        """End with the best weights (or the EMA's), and write the log and loss plot."""
+        if self.options.restore_best and self.best_state is not None:
+            self._load_nets(self.best_state)
+        elif self.ema is not None:
+            self.ema.swap()
+        self._write_log(plot=True)
 
 
 def plot_history(history: list[dict[str, float]], path: Path) -> None:

@@ -2,48 +2,118 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import TrainingError, check_known
+from ..errors import TrainingError
+from ..jsonutil import to_json
+from ..settings import as_dict, build, field_defaults, require
 
-#: Every option the loop takes, with its default.  Families may override defaults through
-#: ``TorchSurrogate.train_defaults``; ``fit(**options)`` overrides both.
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "epochs": 50,
-    "batch_size": 256,
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "optimizer": "adam",  # adam | adamw
-    "schedule": "cosine",  # cosine | constant | plateau
-    "warmup_steps": 0,
-    "lr_min_factor": 0.0,  # cosine decays to lr * lr_min_factor
-    "plateau_factor": 0.5,
-    "plateau_patience": 3,
-    "clip_grad": 10.0,  # max global gradient norm per optimizer; None disables
-    "ema": None,  # EMA decay of the weights (e.g. 0.999); None disables
-    "amp": False,  # bfloat16 autocast, on CUDA only
-    "device": "auto",  # auto (cuda when present) | cpu | cuda | cuda:N
-    "val_fraction": 0.1,
-    "val_batch_size": None,
-    "patience": 10,  # epochs without a better validation loss before stopping; None: never
-    "min_delta": 0.0,
-    "restore_best": True,  # end with the weights of the best validation epoch
-    "checkpoint_every": 1,  # epochs
-    "keep_checkpoints": 2,
-    "resume": False,
-    "progress": None,  # None: a bar when stderr is a terminal
-    "block_events": None,
-    "window_events": 262_144,
-    "in_memory": "auto",
-    "memory_limit": 2e9,
-    "preprocessing_events": 1_000_000,  # events used to fit the preprocessing statistics
-    "callbacks": None,  # list of callables cb(event, info): 'step_end', 'epoch_end'
-}
+SCHEDULES = ("cosine", "constant", "plateau")
+OPTIMIZERS = ("adam", "adamw")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Every option the loop takes, with its default, checked once before training starts.
+
+    Families override defaults through ``TorchSurrogate.train_defaults``; ``fit(**options)``
+    overrides both (:meth:`resolve`).  The values are coerced as the loop uses them (an
+    integer epoch count given as ``3.0`` from a config file works) and keep their type
+    otherwise, so the trajectory options recorded in a checkpoint stay comparable with the
+    ones a resumed run is given.
+    """
+
+    epochs: int = 50
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"  # adam | adamw
+    schedule: str = "cosine"  # cosine | constant | plateau
+    warmup_steps: int = 0
+    lr_min_factor: float = 0.0  # cosine decays to lr * lr_min_factor
+    plateau_factor: float = 0.5
+    plateau_patience: int = 3
+    clip_grad: float | None = 10.0  # max global gradient norm per optimizer; None disables
+    ema: float | None = None  # EMA decay of the weights (e.g. 0.999); None disables
+    amp: bool = False  # bfloat16 autocast, on CUDA only
+    device: str | None = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
+    val_fraction: float = 0.1
+    val_batch_size: int | None = None
+    patience: int | None = 10  # epochs without a better validation loss before stopping
+    min_delta: float = 0.0
+    restore_best: bool = True  # end with the weights of the best validation epoch
+    checkpoint_every: int = 1  # epochs
+    keep_checkpoints: int = 2
+    resume: bool = False
+    progress: bool | None = None  # None: a bar when stderr is a terminal
+    block_events: int | None = None
+    window_events: int = 262_144
+    in_memory: bool | str = "auto"
+    memory_limit: float = 2e9
+    preprocessing_events: int = 1_000_000  # events used to fit the preprocessing statistics
+    callbacks: list[Callable[[str, dict[str, Any]], None]] | None = None  # 'step_end', 'epoch_end'
+    #: Wall-clock budget of this invocation in seconds (``None``: none): the loop stops at
+    #: the epoch boundary where the next epoch would overrun it (Lightning's ``max_time``).
+    max_time: float | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints", "warmup_steps"):
+            self._coerce(key, int)
+        for key in ("lr", "weight_decay", "val_fraction"):
+            self._coerce(key, float)
+        if self.patience is not None:
+            self._coerce("patience", int)
+        require(self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1")
+        require(
+            self.schedule in SCHEDULES,
+            f"schedule must be cosine, constant or plateau, not {self.schedule!r}",
+        )
+        require(
+            self.optimizer in OPTIMIZERS,
+            f"optimizer must be adam or adamw, not {self.optimizer!r}",
+        )
+        require(
+            self.ema is None or 0 < float(self.ema) < 1,
+            f"ema must be a decay in (0, 1) or None, not {self.ema!r}",
+        )
+        if self.max_time is not None:
+            self._coerce("max_time", float)
+            require(self.max_time > 0, f"max_time must be > 0 seconds, not {self.max_time!r}")
+        if self.device is not None:  # a torch.device is recorded by its name
+            object.__setattr__(self, "device", str(self.device))
+
+    def _coerce(self, key: str, kind: type) -> None:
+        value = getattr(self, key)
+        try:
+            object.__setattr__(self, key, kind(value))
+        except (TypeError, ValueError):
+            noun = "an integer" if kind is int else "a number"
+            raise ValueError(f"option {key} must be {noun}, not {value!r}") from None
+
+    @classmethod
+    def resolve(
+        cls, options: Mapping[str, Any], family_defaults: Mapping[str, Any] | None = None
+    ) -> TrainOptions:
+        """The loop's defaults, then the family's, then ``options``; unknown names and bad
+        values raise a one-line :class:`~surrogate.errors.TrainingError`."""
+        return build(
+            cls, {**(family_defaults or {}), **options}, where="training", error=TrainingError
+        )
+
+    def recorded(self, exclude: frozenset[str] | set[str]) -> dict[str, Any]:
+        """The options as plain JSON values, without ``exclude`` and the callbacks (code,
+        not settings): what checkpoints and model provenance record."""
+        skip = {"callbacks", *exclude}
+        return to_json({k: v for k, v in as_dict(self).items() if k not in skip})
+
+
+#: Every option with its default, as a dict (for code that lists or forwards options).
+TRAIN_DEFAULTS: dict[str, Any] = field_defaults(TrainOptions)
 
 #: Options that may differ between a run and its resumption (they do not change the
-#: trajectory, or only extend it).  Every other option must match the checkpoint's.
+#: trajectory, only extend or watch it).  Every other option must match the checkpoint's.
 RESUMABLE_CHANGES = frozenset(
     {
         "epochs",
@@ -56,47 +126,11 @@ RESUMABLE_CHANGES = frozenset(
         "checkpoint_every",
         "keep_checkpoints",
         "restore_best",
+        "max_time",
     }
 )
 
 
-def resolve_options(
-    options: Mapping[str, Any], family_defaults: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Defaults, then the family's defaults, then ``options``; unknown names are refused."""
-    check_known(options, TRAIN_DEFAULTS, "training", error=TrainingError)
-    out = {**TRAIN_DEFAULTS, **(family_defaults or {})}
-    out.update({k: v for k, v in options.items()})
-    for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints", "warmup_steps"):
-        try:
-            out[key] = int(out[key])
-        except (TypeError, ValueError):
-            raise TrainingError(f"option {key} must be an integer, not {out[key]!r}") from None
-    if out["epochs"] < 1 or out["batch_size"] < 1:
-        raise TrainingError("epochs and batch_size must be >= 1")
-    for key in ("lr", "weight_decay", "val_fraction"):
-        out[key] = float(out[key])
-    if out["patience"] is not None:
-        out["patience"] = int(out["patience"])
-    if out["schedule"] not in ("cosine", "constant", "plateau"):
-        raise TrainingError(
-            f"schedule must be cosine, constant or plateau, not {out['schedule']!r}"
-        )
-    if out["optimizer"] not in ("adam", "adamw"):
-        raise TrainingError(f"optimizer must be adam or adamw, not {out['optimizer']!r}")
-    if out["ema"] is not None and not 0 < float(out["ema"]) < 1:
-        raise TrainingError(f"ema must be a decay in (0, 1) or None, not {out['ema']!r}")
-    return out
-
-
-def trajectory_options(options: Mapping[str, Any]) -> dict[str, Any]:
+def trajectory_options(options: TrainOptions) -> dict[str, Any]:
     """The options a resumed run must share with its checkpoint."""
-    return {k: v for k, v in options.items() if k not in RESUMABLE_CHANGES and _jsonable(v)}
-
-
-def _jsonable(v: Any) -> bool:
-    try:
-        json.dumps(v)
-    except TypeError:
-        return False
-    return True
+    return options.recorded(RESUMABLE_CHANGES)

@@ -132,14 +132,14 @@ class BoltzmannFlow(Flow):
 def test_reverse_kl_objective_uses_the_same_loop(tmp_path):
     """Objective swapped for reverse KL on a Gaussian energy: the same loop (checkpoints,
     log) trains the flow without data; the flow must reach the target's mean and std."""
-    from surrogate.training import resolve_options
+    from surrogate.training import TrainOptions
 
     model = BoltzmannFlow(
         hidden=32, blocks=1, transforms=4, preprocessing=[{"type": "affine", "scale": 1.0}]
     )
     model.spec = EventSpec(fields=(Field("x", (2,)),))
     model._setup_spec()
-    opts = resolve_options({"epochs": 3, "lr": 5e-3, "progress": False, "val_fraction": 0.0})
+    opts = TrainOptions.resolve({"epochs": 3, "lr": 5e-3, "progress": False, "val_fraction": 0.0})
     model._train(EnergyOnly(256, 40), opts, seed=0, workdir=tmp_path)
     assert (tmp_path / "checkpoints" / "epoch-0003.pt").is_file()
     x = model.sample(20_000, seed=1)["x"]

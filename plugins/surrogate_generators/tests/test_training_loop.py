@@ -231,3 +231,78 @@ def test_ema_warm_up_forgets_the_initial_weights():
     assert got == pytest.approx(2.0 + 3.0 * share, rel=1e-6)
     # late in a run the configured decay rules
     assert ema.decay_at(10**6) == 0.999
+
+
+class FakeClock:
+    """Stands in for the loop's ``time`` module: the time moves only when an epoch starts
+    (by ``per_epoch`` seconds, from a ``step_end`` callback), so budgets are exact."""
+
+    def __init__(self, per_epoch: float) -> None:
+        self.now, self.per_epoch = 0.0, per_epoch
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def tick(self, event, info):
+        if event == "step_end" and info["step"] == 0:
+            self.now += self.per_epoch
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from surrogate.training import loop
+
+    fake = FakeClock(per_epoch=10.0)
+    monkeypatch.setattr(loop, "time", fake)
+    return fake
+
+
+def test_max_time_stops_at_an_epoch_boundary_and_a_resume_gets_a_new_budget(tmp_path, data, clock):
+    """Epochs of 10 s in a 25 s budget: after two epochs a third would end at 30 s, so the
+    run stops there with the best weights, saved loadable; a resumed run has 25 s again
+    and ends bit-identical to an uninterrupted run."""
+    full = VAE(**HP).fit(data, seed=5, workdir=tmp_path / "a", **OPTS)
+    timed = {**OPTS, "max_time": 25, "callbacks": [clock.tick]}
+    cut = VAE(**HP).fit(data, seed=5, workdir=tmp_path / "b", **timed)
+    result = cut.training_result
+    assert (result.stopped, result.epochs_run, result.stopped_early) == ("max_time", 2, False)
+    assert result.history[-1]["stopped_max_time"] == 1.0
+    assert cut.provenance["training"]["stopped"] == "max_time"
+    best = read_best_networks(tmp_path / "b" / "checkpoints" / "epoch-0002.pt")
+    for name, net in cut.networks().items():
+        for k, v in net.state_dict().items():
+            np.testing.assert_array_equal(v.numpy(), best[name][k].numpy())
+    loaded = VAE.load(cut.save(tmp_path / "model"))
+    np.testing.assert_array_equal(cut.sample(20, seed=1)["x"], loaded.sample(20, seed=1)["x"])
+
+    resumed = VAE(**HP).fit(data, workdir=tmp_path / "b", resume=True, **timed)
+    assert (resumed.training_result.stopped, resumed.training_result.epochs_run) == ("epochs", 4)
+    a, b = full._state(), resumed._state()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def read_best_networks(path):
+    from surrogate.training.loop import read_checkpoint
+
+    return read_checkpoint(path)["best"]["networks"]
+
+
+def test_max_time_shorter_than_the_first_epoch_is_a_one_line_error(tmp_path, data, clock):
+    path = write_events(
+        tmp_path / "toy.h5", data, make_metadata(data.spec, producer="toy.gmm2d", seed=0)
+    )
+    out = tmp_path / "model"
+    with pytest.raises(TrainingError) as info:
+        surrogate.train(
+            "vae", path, out, hyperparameters=HP, max_time=5, callbacks=[clock.tick], **OPTS
+        )
+    assert str(info.value) == "max_time=5s is shorter than one epoch (the first took 10s)"
+    assert not out.exists()  # no model directory, no checkpoint of the refused run
+
+
+def test_resume_on_events_of_another_spec_names_the_difference(tmp_path, data):
+    VAE(**HP).fit(data, seed=5, workdir=tmp_path, **{**OPTS, "epochs": 1})
+    other = surrogate.simulator("toy.gmm2d").sample(300, seed=0)  # no 'radius' condition
+    with pytest.raises(SpecError, match=r"another spec .*conditions: \['radius'\] vs \[\]"):
+        VAE(**HP).fit(other, workdir=tmp_path, resume=True, **OPTS)
