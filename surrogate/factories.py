@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import read_config
-from .errors import CheckpointError, PluginError, check_known
+from .errors import CheckpointError, PluginError, SurrogateError, check_known
 from .interfaces import Simulator, Surrogate
 from .registry import PluginInfo, get_registry
 
@@ -29,9 +29,15 @@ def _check_options(kind: str, name: str, factory: Any, options: dict[str, Any]) 
 
 def simulator(name: str, **options: Any) -> Simulator:
     """Build the registered simulator ``name`` with its factory options."""
-    factory = get_registry().get("simulator", name)
+    entry = get_registry().entry("simulator", name)
+    factory = entry.resolve()
     _check_options("simulator", name, factory, options)
-    sim = factory(**options)
+    try:
+        sim = factory(**options)
+    except (ValueError, TypeError) as exc:  # a plugin's own check of a bad option value
+        if isinstance(exc, SurrogateError):
+            raise
+        raise PluginError(f"simulator {name!r} (plugin {entry.plugin!r}): {exc}") from exc
     if not isinstance(sim, Simulator):
         raise PluginError(
             f"simulator {name!r} factory returned {type(sim).__name__}, not a Simulator"

@@ -270,3 +270,26 @@ def test_entry_build_runs_once_per_entry(fresh_registry):
     for _ in range(3):
         built = entry.build(lambda factory: calls.append(factory) or factory.name)
     assert built == "default" and len(calls) == 1
+
+
+def test_a_plugins_own_value_error_is_one_line_naming_the_plugin(fresh_registry, capsys):
+    from surrogate import hookimpl
+    from surrogate.cli import main
+    from surrogate_toy.gmm2d import GaussianRing
+
+    def picky(width: float = 1.0):
+        if width <= 0:
+            raise ValueError("width must be positive")
+        return GaussianRing()
+
+    class Plugin:
+        @hookimpl
+        def register_simulators(self, register):
+            register("picky.ring", picky)
+
+    fresh_registry.add_plugin(Plugin(), name="picky", package="picky-pkg")
+    with pytest.raises(PluginError, match="simulator 'picky.ring' .plugin 'picky'.: width must"):
+        surrogate.simulator("picky.ring", width=-1)
+    code = main(["simulate", "picky.ring", "-n", "5", "-o", "x.h5", "--option", "width=-1"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "width must be positive" in err
