@@ -9,8 +9,10 @@ import sys
 import numpy as np
 import pytest
 
+from surrogate import hookimpl
 from surrogate.cli import main
 from surrogate.io import open_events, read_events
+from surrogate.testing import plugin_registry
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -234,3 +236,59 @@ def test_resume_reuses_the_runs_settings_and_overwrite_starts_afresh(tmp_path, c
     assert code == 1 and "hidden: 8 -> 16" in err
     assert run(capsys, *common, "--epochs", "1", "--overwrite", "--option", "hidden=8")[0] == 0
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["epoch-0001.pt"]
+
+
+# -- a plugin author's path without traps ---------------------------------------------------
+def _toy_file(tmp_path, capsys, *options: str):
+    data = tmp_path / "toy.h5"
+    argv = ["simulate", "toy.gmm2d", "-n", "400", "-o", str(data), "--seed", "1"]
+    assert run(capsys, *argv, *[x for o in options for x in ("--option", o)])[0] == 0
+    return data
+
+
+def test_options_every_model_accepts_work_for_the_closed_form_baseline(tmp_path, capsys):
+    data = _toy_file(tmp_path, capsys)
+    common = ["train", "gaussian", "--data", str(data), "--no-progress", "--max-time", "60"]
+    assert run(capsys, *common, "-o", str(tmp_path / "g"))[0] == 0
+    code, _, err = run(capsys, *common, "-o", str(tmp_path / "h"), "--epochs", "3")
+    assert code == 1 and "closed form" in err and "(epochs)" in err
+    assert not (tmp_path / "h").exists()
+
+
+class _OtherRing:
+    @hookimpl
+    def register_simulators(self, register):
+        register("other.ring", "surrogate_toy.gmm2d:GaussianRing")
+
+
+def test_data_of_another_simulator_is_named(tmp_path, capsys):
+    data = _toy_file(tmp_path, capsys, "conditional=true")
+    with plugin_registry(("other", _OtherRing())):
+        code, _, err = run(
+            capsys, "train", "gaussian", "--data", str(data), "-o", str(tmp_path / "m"),
+            "--simulator", "other.ring",
+        )  # fmt: skip
+    assert code == 1 and err.count("\n") == 1
+    assert f"{data} holds toy.gmm2d events (fields x (2,); conditions radius)" in err
+    assert "not other.ring's (fields x (2,); conditions none)" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_info_shows_options_conditions_and_hyperparameters(capsys):
+    code, out, _ = run(capsys, "info", "toy.gmm2d", "--option", "conditional=true")
+    assert code == 0
+    assert "conditional: default False" in out and "condition radius: [1, 4]" in out
+    code, out, _ = run(capsys, "info", "gaussian")
+    assert code == 0 and "density: exact" in out and "jitter: default" in out
+    code, _, err = run(capsys, "info", "toy.gmm")
+    assert code == 1 and "did you mean 'toy.gmm2d'" in err
+
+
+def test_library_train_is_what_the_command_does(tmp_path, capsys):
+    import surrogate
+
+    data = _toy_file(tmp_path, capsys)
+    model = surrogate.train("gaussian", data, tmp_path / "lib")
+    assert model.provenance["n_events"] == 400 and (tmp_path / "lib" / "config.json").is_file()
+    with pytest.raises(surrogate.SurrogateError, match="already holds a model"):
+        surrogate.train("gaussian", data, tmp_path / "lib")

@@ -110,3 +110,47 @@ def test_malformed_parts():
         Condition("c", low=5, high=1)
     with pytest.raises(SpecError, match="log-uniform prior needs low > 0"):
         Condition("c", low=0, high=1, prior="loguniform")
+
+
+def test_conditions_not_given_are_drawn_from_their_priors():
+    spec = EventSpec(
+        (Field("x"),),
+        (Condition("energy", low=1, high=100), Condition("angle", low=-1, high=1)),
+    )
+    rng = np.random.default_rng(0)
+    conds = spec.resolve_conditions(1000, {"energy": 50.0}, rng)
+    assert (conds["energy"] == 50.0).all()
+    assert conds["angle"].min() >= -1 and conds["angle"].max() <= 1 and conds["angle"].std() > 0.5
+    with pytest.raises(SpecError, match="missing condition 'angle'"):
+        spec.check_conditions({"energy": 50.0}, 3)
+    with pytest.raises(SpecError, match="unknown condition 'energi'"):
+        spec.resolve_conditions(3, {"energi": 50.0}, rng)
+
+
+def test_flatten_and_unflatten_invert_each_other():
+    spec = EventSpec((Field("a", (2, 3)), Field("b"), Field("c", (4,))))
+    rng = np.random.default_rng(1)
+    fields = {
+        "a": rng.normal(size=(5, 2, 3)),
+        "b": rng.normal(size=5),
+        "c": rng.normal(size=(5, 4)),
+    }
+    flat = spec.flatten(fields)
+    assert flat.shape == (5, spec.event_size) == (5, 11)
+    np.testing.assert_array_equal(flat[:, 6], fields["b"])
+    back = spec.unflatten(flat)
+    for k, v in fields.items():
+        np.testing.assert_array_equal(back[k], v)
+    with pytest.raises(SpecError, match=r"expected a flat matrix \(n, 11\)"):
+        spec.unflatten(flat[:, :3])
+
+
+def test_difference_names_what_differs():
+    a = EventSpec((Field("x", (2,)),), (Condition("r"),))
+    b = EventSpec((Field("x", (3,)), Field("y")), ())
+    assert a.difference(b) == [
+        "field 'x': shape (2,) vs shape (3,)",
+        "field 'y': absent vs shape ()",
+        "conditions: ['r'] vs []",
+    ]
+    assert a.difference(a) == []
