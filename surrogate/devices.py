@@ -4,7 +4,9 @@ Training, sampling and the validation metrics all take ``device="auto" | "cpu" |
 "cuda:N"``; resolving it in one function means ``auto`` picks the same device everywhere
 and an unavailable GPU is refused with the same message before any work starts.  Torch is
 imported inside the function, so modules that only pass a device name along (the metric
-interface, the CLI) stay importable without it.
+interface, the CLI) stay importable without it.  Resolving a device is where torch work
+begins, so it is also where the default CPU thread count is set, once per process
+(:mod:`surrogate.threads`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import SurrogateError
+from .threads import apply_default_threads
 
 if TYPE_CHECKING:
     import torch
@@ -24,6 +27,7 @@ def resolve_device(
     know, or a CUDA device on a machine without one, raises ``error``."""
     import torch
 
+    apply_default_threads()
     if name is None or name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
