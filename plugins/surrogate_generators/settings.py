@@ -63,10 +63,10 @@ def integer(settings: Any, name: str, *, low: int | None = None, optional: bool 
         whole = not isinstance(value, bool) and float(value) == number
     except (TypeError, ValueError):
         whole = False
-    bound = "" if low is None else f" >= {low}"
+    what = "an integer" if low is None else f">= {low} (an integer)"
     require(
         whole and (low is None or number >= low),
-        f"{name} must be an integer{bound}{' or None' if optional else ''}, not {value!r}",
+        f"{name} must be {what}{' or None' if optional else ''}, not {value!r}",
     )
     object.__setattr__(settings, name, number)
 

@@ -51,7 +51,7 @@ def test_train_options_layer_family_defaults_under_the_given_options():
 def test_families_refuse_a_bad_hyperparameter_naming_the_model(cls):
     with pytest.raises(SpecError) as info:
         cls(hidden=0)
-    assert str(info.value) == f"model {cls.name!r}: hidden must be an integer >= 1, not 0"
+    assert str(info.value) == f"model {cls.name!r}: hidden must be >= 1 (an integer), not 0"
     with pytest.raises(SpecError, match=rf"model {cls.name!r}: dropout must be a number in"):
         cls(dropout=1.5)
 
@@ -70,5 +70,5 @@ def test_old_configs_json_types_are_coerced():
     assert isinstance(gan.settings.latent, int)
     with pytest.raises(SpecError, match="adam_betas must be two numbers"):
         GAN(adam_betas=[0.5])
-    with pytest.raises(SpecError, match="latent must be an integer >= 1 or None, not 2.5"):
+    with pytest.raises(SpecError, match=r"latent must be >= 1 \(an integer\) or None, not 2.5"):
         GAN(latent=2.5)
