@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from toy_coverage import toy_mode_coverage
 
 import surrogate
 from surrogate import EventSpec, Field
 from surrogate.errors import SpecError, SurrogateError
 from surrogate.events import Events
 from surrogate.testing import surrogate_checks
-from toy_coverage import toy_mode_coverage
 from surrogate_generators.diffusion import Diffusion
 
 SMALL = {"hidden": 32, "blocks": 1, "embed": 16, "steps": 50, "sampling_steps": 10}

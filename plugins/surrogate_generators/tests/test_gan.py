@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from toy_coverage import toy_mode_coverage
 
 import surrogate
 from surrogate import EventSpec, Field
 from surrogate.errors import SurrogateError, TrainingError
 from surrogate.events import Events
 from surrogate.testing import surrogate_checks
-from toy_coverage import toy_mode_coverage
 from surrogate_generators.gan import GAN, energy_distance
 from surrogate_generators.gan_losses import r1_penalty
 

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from toy_coverage import toy_mode_coverage
 
 import surrogate
-from toy_coverage import toy_mode_coverage
 
 N_TRAIN = 20_000
 N_SAMPLES = 20_000
