@@ -17,7 +17,7 @@ see it::
 
     @hookimpl
     def register_calo_materials(register):
-        register("PbSb", "my_detector.materials:PBSB")   # a Material, imported on first use
+        register("Steel", "my_detector.materials:STEEL")   # a Material, imported on first use
 
 This module imports nothing but the core's hook markers: it is read whenever plugins are
 listed.
@@ -65,7 +65,7 @@ def register_calo_geometries(register: Register) -> None:
 @registration_hook(MATERIAL_KIND, "calorimeter materials", names=MATERIAL_NAMES, example="PbWO4")
 def register_calo_materials(register: Register) -> None:
     """Register materials, which detector files then name in their stacks
-    (``absorber: {material: PbSb, thickness_mm: 2}``).
+    (``absorber: {material: Steel, thickness_mm: 2}``).
 
     Call ``register(name, factory)`` where ``factory`` is a
     :class:`surrogate_calo.Material` (``compound(...)`` builds one from mass fractions), a

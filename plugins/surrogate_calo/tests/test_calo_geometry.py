@@ -305,19 +305,19 @@ def test_invalid_names_break_the_registering_plugin_only():
 
 
 def test_registered_material_is_found_by_detector_files(tmp_path):
-    pbsb = compound("PbSb", 11.0, {"Pb": 0.96, "W": 0.04})
+    steel = compound("Steel", 7.85, {"Fe": 0.98, "C": 0.02})
     (tmp_path / "b.xml").write_text(BINNING)
-    (tmp_path / "tiny.yaml").write_text(TINY.replace("PbWO4", "PbSb"))
-    with pytest.raises(GeometryError, match="unknown calo.material 'PbSb'"):
+    (tmp_path / "tiny.yaml").write_text(TINY.replace("PbWO4", "Steel"))
+    with pytest.raises(GeometryError, match="unknown calo.material 'Steel'"):
         load_geometry(tmp_path / "tiny.yaml")
-    with plugin_registry(("alloys", Registers(materials={"PbSb": lambda: pbsb}))):
-        assert get_material("PbSb") is get_material("PbSb") is pbsb
-        assert load_geometry(tmp_path / "tiny.yaml").stack.active is pbsb
-    misnamed = Registers(materials={"Lead": pbsb})
-    with plugin_registry(("alloys", misnamed)), pytest.raises(MaterialError, match="is named"):
-        get_material("Lead")
-    conflicting = Registers(materials={"Pb": pbsb})
-    with plugin_registry(("alloys", conflicting)), pytest.raises(MaterialError, match="both"):
+    with plugin_registry(("steels", Registers(materials={"Steel": lambda: steel}))):
+        assert get_material("Steel") is get_material("Steel") is steel  # built once
+        assert load_geometry(tmp_path / "tiny.yaml").stack.active is steel
+    misnamed = Registers(materials={"Iron": steel})
+    with plugin_registry(("steels", misnamed)), pytest.raises(MaterialError, match="is named"):
+        get_material("Iron")
+    conflicting = Registers(materials={"Pb": steel})
+    with plugin_registry(("steels", conflicting)), pytest.raises(MaterialError, match="both"):
         get_material("Pb")
 
 
