@@ -52,13 +52,13 @@ def register_calo_geometries(register: Register) -> None:
 
     The geometry's own ``name`` must be ``name``: files written with it record the name
     (``geometry: mydet``) and are read back by it, so a mismatch is an error when the name
-    is used.  The geometry is built once per process and shared.
+    is used.  The geometry is built on first use, once, and shared.
 
     Conflicts: the built-in names (``1-photons``, ``1-pions``, ``2``, ``3``, ``calogan``,
     ``test``) are registered by this plugin like any other, so registering one of them, or
     a name another package registers, makes that name an error naming both packages when
     it is used (block one with ``SURROGATE_DISABLED_PLUGINS``).  The spellings ``ds2``,
-    ``dataset_2``... stand for the built-ins and cannot be registered.
+    ``dataset_2``... stand for the built-ins: registering one is an error when it is used.
     """
 
 

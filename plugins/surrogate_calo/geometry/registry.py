@@ -57,9 +57,15 @@ def get_geometry(spec: str | os.PathLike[str] | Geometry) -> Geometry:
     """A geometry by name (built-in or registered), by detector-file path, or as given."""
     if isinstance(spec, Geometry):
         return spec
-    key = str(spec)
-    key = ALIASES.get(key, key)
-    if key not in geometry_names() and (key.endswith((".yaml", ".yml")) or os.sep in key):
+    key, names = str(spec), geometry_names()
+    if key in ALIASES:
+        if key in names:
+            raise GeometryError(
+                f"geometry name {key!r} is registered, but it stands for the built-in "
+                f"{ALIASES[key]!r}: the package registering it must choose another"
+            )
+        key = ALIASES[key]
+    if key not in names and (key.endswith((".yaml", ".yml")) or os.sep in key):
         return load_geometry(key)
     return lookup(GEOMETRY_KIND, key, functools.partial(_geometry, name=key), GeometryError)
 

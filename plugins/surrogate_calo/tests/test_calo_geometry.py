@@ -297,6 +297,13 @@ def test_a_built_in_name_registered_again_names_both_packages():
         assert get_geometry("calogan").n_voxels == 504
 
 
+def test_a_built_in_alias_registered_is_refused_when_used():
+    with plugin_registry(("other", Registers({"ds2": DATA / "test.yaml"}))):
+        with pytest.raises(GeometryError, match="'ds2' is registered, but it stands for.*'2'"):
+            get_geometry("ds2")
+        assert get_geometry("2").n_voxels == 6480
+
+
 def test_invalid_names_break_the_registering_plugin_only():
     with plugin_registry(("bad", Registers({"My Det": DATA / "test.yaml"}))) as registry:
         assert registry.plugins["bad"].status == "broken"
