@@ -132,7 +132,7 @@ def train(
     cls = surrogate_class(family)
     request = _resolve_request(cls, out, dict(hyperparameters or {}), seed, resume)
     sim = _reference_simulator(simulator, metadata)
-    if simulator is not None and spec is not None and not spec.compatible_with(sim.spec):
+    if sim is not None and simulator is not None and not spec.compatible_with(sim.spec):
         raise SpecError(
             f"{data} holds {metadata.get('producer') or 'unknown'} events ({_shapes(spec)}), "
             f"not {simulator}'s ({_shapes(sim.spec)})"

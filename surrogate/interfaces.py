@@ -50,7 +50,8 @@ class Simulator(ABC):
     factory options it was built with (geometry, particle...), recorded for provenance.
     """
 
-    name: ClassVar[str] = ""
+    #: The registry name (set by :func:`surrogate.simulator` on the instance it builds).
+    name: str = ""
     version: ClassVar[str] = "0"
     spec: EventSpec
 

@@ -36,7 +36,7 @@ def _validator(name: str) -> Any:
         Resource.from_contents(json.loads(p.read_text(encoding="utf-8")))
         for p in sorted(folder.glob("*.schema.json"))
     ]
-    registry = Registry().with_resources((r.id(), r) for r in resources_)
+    registry = Registry().with_resources((str(r.id()), r) for r in resources_)
     return jsonschema.Draft202012Validator(load_schema(name), registry=registry)
 
 

@@ -156,16 +156,15 @@ class EventSpec:
         return tuple(c.name for c in self.conditions)
 
     def field(self, name: str) -> Field:
-        return self._lookup(name, Field)  # type: ignore[return-value]
+        item = self._index.get(name)
+        if not isinstance(item, Field):
+            raise SpecError(f"unknown field {name!r}{suggest(name, self.field_names)}")
+        return item
 
     def condition(self, name: str) -> Condition:
-        return self._lookup(name, Condition)  # type: ignore[return-value]
-
-    def _lookup(self, name: str, kind: type) -> Field | Condition:
         item = self._index.get(name)
-        if not isinstance(item, kind):
-            names = self.field_names if kind is Field else self.condition_names
-            raise SpecError(f"unknown {kind.__name__.lower()} {name!r}{suggest(name, names)}")
+        if not isinstance(item, Condition):
+            raise SpecError(f"unknown condition {name!r}{suggest(name, self.condition_names)}")
         return item
 
     # -- serialisation -----------------------------------------------------------------

@@ -82,14 +82,19 @@ def _assert_same(a: Events, b: Events, what: str) -> None:
 Maker = Callable[[], Simulator | Surrogate]
 
 
+def _spec(obj: Simulator | Surrogate) -> EventSpec:
+    assert obj.spec is not None, f"{obj!r} has no event spec (a model not trained?)"
+    return obj.spec
+
+
 def _spec_honoured(make: Maker, n: int) -> None:
     obj = make()
-    assert_events_match_spec(obj.sample(n, seed=1), obj.spec, n)
+    assert_events_match_spec(obj.sample(n, seed=1), _spec(obj), n)
 
 
 def _zero_events(make: Maker, n: int) -> None:
     obj = make()
-    assert_events_match_spec(obj.sample(0, seed=1), obj.spec, 0)
+    assert_events_match_spec(obj.sample(0, seed=1), _spec(obj), 0)
 
 
 def _same_seed_same_events(make: Maker, n: int) -> None:
@@ -106,16 +111,16 @@ def _other_seed_other_events(make: Maker, n: int) -> None:
 
 def _conditions_respected(make: Maker, n: int) -> None:
     obj = make()
-    if not obj.spec.conditions:
+    if not _spec(obj).conditions:
         return
-    fixed = fixed_conditions(obj.spec)
+    fixed = fixed_conditions(_spec(obj))
     events = obj.sample(n, fixed, seed=3)
-    assert_events_match_spec(events, obj.spec, n)
+    assert_events_match_spec(events, _spec(obj), n)
     for name, value in fixed.items():
         assert np.allclose(events.conditions[name], value), f"condition {name} not applied"
     per_event = {k: np.full(n, v) for k, v in fixed.items()}
     _assert_same(events, obj.sample(n, per_event, seed=3), "scalar vs per-event conditions")
-    first = obj.spec.conditions[0].name
+    first = _spec(obj).conditions[0].name
     some = obj.sample(n, {first: fixed[first]}, seed=3)  # the others drawn from the priors
     assert np.allclose(some.conditions[first], fixed[first]), f"condition {first} not applied"
 
@@ -131,9 +136,9 @@ def _refused(obj: Simulator | Surrogate, conditions: dict[str, float]) -> SpecEr
 def _bad_conditions_refused(make: Maker, n: int) -> None:
     obj = make()
     assert _refused(obj, {"no_such_condition_xyz": 1.0}), "unknown condition accepted"
-    for c in obj.spec.conditions:
+    for c in _spec(obj).conditions:
         if math.isfinite(c.high):
-            exc = _refused(obj, fixed_conditions(obj.spec) | {c.name: c.high + abs(c.high) + 1})
+            exc = _refused(obj, fixed_conditions(_spec(obj)) | {c.name: c.high + abs(c.high) + 1})
             assert exc is not None, f"out-of-range condition {c.name} accepted"
             assert c.name in str(exc), f"error does not name {c.name}: {exc}"
 
@@ -208,7 +213,7 @@ def surrogate_checks(make_trained: Callable[[], Surrogate], n: int = 64) -> list
     def wrong_spec_refused() -> None:
         model = make_trained()
         events = model.sample(4, seed=0)
-        name = model.spec.field_names[0]
+        name = _spec(model).field_names[0]
         bad = Events({**events.fields, name: np.zeros((4, 999))}, events.conditions)
         try:
             model.fit(bad, seed=0)

@@ -98,7 +98,9 @@ class RootEventFile:
         if tree not in keys:
             raise EventFileError(f"{self.path}: no tree {tree!r} (has {', '.join(sorted(keys))})")
         self._tree = self._file[tree]
-        self._map = {name: name for name in (*spec.field_names, *spec.condition_names)}
+        self._map: dict[str, str | list[str]] = {
+            name: name for name in (*spec.field_names, *spec.condition_names)
+        }
         self._map |= dict(branches or {})
         self._scale = dict(scale or {})
         available = set(self._tree.keys())
