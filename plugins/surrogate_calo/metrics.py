@@ -11,9 +11,9 @@
   summary: the worst group mean (groups: E_layer, EC_eta, ...), details: the largest
   single histogram.
 - ``calo.cls_low``, ``calo.cls_low_normed``, ``calo.cls_high``: the challenge's DNN
-  classifier (:class:`surrogate.metrics.classifier.ClassifierTest` with the core's preset
-  ``large``, which is the challenge's recipe; float64, no standardisation: the inputs are
-  the challenge's hand-scaled ones) with the dataset's train/test/validation split.
+  classifier (:class:`surrogate.metrics.classifier.ClassifierTest` with this plugin's
+  preset ``calochallenge``, the challenge's recipe; float64, no standardisation: the inputs
+  are the challenge's hand-scaled ones) with the dataset's train/test/validation split.
 
 A metric applies to ``calochallenge``-layout data whose geometry is known: from the
 simulator options (``geometry=``) or, for reference files, from the voxel count.
@@ -386,6 +386,7 @@ class _CaloClassifier(_GeometryBound, ClassifierTest):
     input_kind = "low"
     defaults = {
         **ClassifierTest.defaults,
+        "preset": "calochallenge",
         "features": "low",
         "standardize": False,
         "dtype": "float64",

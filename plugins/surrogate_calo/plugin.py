@@ -60,3 +60,25 @@ def register_metrics(register: Register) -> None:
     register("calo.cls_low", "surrogate_calo.metrics:ClassifierLow")
     register("calo.cls_low_normed", "surrogate_calo.metrics:ClassifierLowNormed")
     register("calo.cls_high", "surrogate_calo.metrics:ClassifierHigh")
+
+
+#: The CaloChallenge ``evaluate.py`` DNN: 3 x 2048, 50 epochs, batch 1000, Adam lr 2e-4.
+#: Written out here, so the challenge's recipe does not follow the core's ``large``.
+CHALLENGE_CLASSIFIER = {
+    "hidden": 2048,
+    "layers": 2,
+    "epochs": 50,
+    "batch_size": 1000,
+    "lr": 2e-4,
+    "dropout": 0.0,
+}
+
+
+@hookimpl
+def register_classifier_presets(register: Register) -> None:
+    register("calochallenge", CHALLENGE_CLASSIFIER)
+
+
+@hookimpl
+def register_validation_presets(register: Register) -> None:
+    register("calochallenge", {"classifier_options": {"preset": "calochallenge"}})

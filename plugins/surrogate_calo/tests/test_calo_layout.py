@@ -53,3 +53,14 @@ def test_foreign_challenge_file_needs_a_spec_and_the_right_voxel_count(tmp_path)
     other = EventSpec((Field("showers", (7,)),), CALO.conditions, layout="calochallenge")
     with pytest.raises(EventFileError, match=r"'showers' has shape \(4, 6\), expected \(N, 7\)"):
         open_events(path, spec=other)
+
+
+def test_the_challenge_presets_are_this_plugins():
+    from surrogate.metrics import metric
+    from surrogate.validation.config import load_config
+
+    cfg = load_config("calochallenge")
+    assert cfg.classifier_options == {"preset": "calochallenge"}
+    cls = metric("calo.cls_low")
+    assert cls.options["preset"] == "calochallenge"
+    assert metric("classifier", preset="calochallenge").settings()["hidden"] == 2048

@@ -164,6 +164,7 @@ def test_bad_hyperparameters_are_refused():
 # tolerance is model error after the stated budget, measured over seeds 0-2.
 
 
+@pytest.mark.slow  # 13 s on one thread; half the events or steps leaves modes uncovered
 def test_diffusion_covers_every_mode_of_the_toy_ring():
     """A short budget (60 epochs of 35 batches of 512, ~20 s of CPU), default DDIM sampler
     (50 steps).  Measured over training seeds 0-2: worst |share - 1/8| 0.020, 0.028, 0.034,
@@ -188,6 +189,7 @@ def test_diffusion_covers_every_mode_of_the_toy_ring_default_training(sampler):
     assert off <= 0.1, off
 
 
+@pytest.mark.slow  # 14 s on one thread (60 epochs of 20 000 events)
 def test_conditional_diffusion_follows_the_condition():
     """toy.gmm2d with the ring radius as condition (trained on radii drawn in [1, 4]): at
     r = 1, 2, 3.5 the generated ring has mean radius r and its events sit on the modes of
