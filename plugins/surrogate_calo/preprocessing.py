@@ -7,7 +7,9 @@ on generation, so a model trained on ``calo.gflash`` output generates showers in
     voxel / E_inc, then ``logit(alpha + (1 - 2 alpha) x / 3)`` with alpha = 1e-6, then per-voxel
     standardisation.
 ``log``
-    voxel / E_inc, ``log(x + 1e-7)``, per-voxel standardisation.
+    voxel / E_inc, ``log(x + 1e-7)``, per-voxel standardisation; the inverse is capped at
+    voxel / E_inc = 3 (the logit's range), so an outlier of a short training cannot come
+    back as a cell of many times the beam energy.
 ``layers`` (CaloFlow, arXiv:2106.05285 / 2110.11377: layer energies are modelled
     explicitly, the shapes as energy-normalised voxels)
     the step ``calo.layer_fractions`` replaces, in every layer, the anchor voxel (the one
@@ -119,7 +121,9 @@ def preprocessing_chain(
         "condition": "incident_energies",
     }
     if kind == "log":
-        return [norm, {"type": "log", "field": field, "eps": 1e-7}, {"type": "standardise"}]
+        # high: a generated outlier in log space comes back at most LOGIT_HIGH x E_inc
+        log = {"type": "log", "field": field, "eps": 1e-7, "high": LOGIT_HIGH}
+        return [norm, log, {"type": "standardise"}]
     first = (
         norm
         if kind == "logit"
