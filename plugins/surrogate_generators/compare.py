@@ -349,6 +349,19 @@ class Samples:
     floor: Events
 
 
+@dataclass(frozen=True)
+class Job:
+    """What training and measuring one family takes (the same for each of its seeds)."""
+
+    sim: Simulator
+    cls: type[Surrogate]
+    hyperparameters: dict[str, Any]
+    options: dict[str, Any]
+    data: Samples
+    classifier: Mapping[str, Any]
+    speed_batch: int
+
+
 def compare(
     simulator: str | Simulator,
     families: Sequence[str] = DEFAULT_FAMILIES,
@@ -393,20 +406,14 @@ def compare(
     runs: dict[str, list[Run]] = {}
     for fam in names:
         cls = surrogate_class(fam)
-        hp = _options_for(cls, hp_all, sim)
         opts = {} if cls.baseline else {**opt_all.get("*", {}), **opt_all.get(fam, {})}
         if device is not None and not cls.baseline:
             opts.setdefault("device", device)
+        job = Job(sim, cls, _options_for(cls, hp_all, sim), opts, data, classifier, speed_batch)
         runs[fam] = [
             _run(
                 Run(fam, seed, cls.density),
-                sim,
-                cls,
-                hp,
-                opts,
-                data,
-                classifier,
-                speed_batch,
+                job,
                 None if workdir is None else Path(workdir) / "runs" / fam / f"seed-{seed}",
                 say,
             )
@@ -480,22 +487,11 @@ def _options_for(cls: type[Surrogate], hp_all: Mapping[str, Any], sim: Simulator
     return hp
 
 
-def _run(
-    run: Run,
-    sim: Simulator,
-    cls: type[Surrogate],
-    hp: dict[str, Any],
-    opts: dict[str, Any],
-    data: Samples,
-    classifier: Mapping[str, Any],
-    speed_batch: int,
-    workdir: Path | None,
-    say: Callable[[str], None],
-) -> Run:
+def _run(run: Run, job: Job, workdir: Path | None, say: Callable[[str], None]) -> Run:
     """Train and measure one seed; a failed run is recorded, not raised."""
     say(f"{run.family} seed {run.seed}: training")
     try:
-        _measure(run, sim, cls, hp, opts, data, classifier, speed_batch, workdir)
+        _measure(run, job, workdir)
     except SurrogateError as exc:
         run.error = f"{type(exc).__name__}: {exc}"
         say(f"{run.family} seed {run.seed}: failed: {run.error}")
@@ -515,38 +511,28 @@ def _conds(sim: Simulator, n: int) -> dict[str, np.ndarray] | None:
     return sim.spec.resolve_conditions(n, None, rng)
 
 
-def _measure(
-    run: Run,
-    sim: Simulator,
-    cls: type[Surrogate],
-    hp: dict[str, Any],
-    opts: dict[str, Any],
-    data: Samples,
-    classifier: Mapping[str, Any],
-    speed_batch: int,
-    workdir: Path | None,
-) -> None:
-    model = cls(**hp)
+def _measure(run: Run, job: Job, workdir: Path | None) -> None:
+    model = job.cls(**job.hyperparameters)
     t0 = time.perf_counter()
-    model.fit(data.train, seed=run.seed, workdir=workdir, **opts)
+    model.fit(job.data.train, seed=run.seed, workdir=workdir, **job.options)
     run.train_seconds = time.perf_counter() - t0
     result = getattr(model, "training_result", None)
     run.epochs = getattr(result, "epochs_run", None)
     if workdir is not None:
         model.save(workdir)
     if model.density != "none":
-        lp = np.asarray(model.log_prob(data.held_out), dtype=np.float64)
+        lp = np.asarray(model.log_prob(job.data.held_out), dtype=np.float64)
         run.log_likelihood = float(lp.mean()) if np.isfinite(lp).all() else float("-inf")
-    reference = data.reference
+    reference = job.data.reference
     generated = model.sample(len(reference), reference.conditions or None, seed=10_000 + run.seed)
-    q = quality(reference, generated, classifier, seed=run.seed)
+    q = quality(reference, generated, job.classifier, seed=run.seed)
     for key, value in q.items():
         setattr(run, key, value)
-    modes = mode_shares(sim, generated)
+    modes = mode_shares(job.sim, generated)
     if modes is not None:
         run.mode_shares, run.off_mode = modes
     run.sample_rate = sample_rate(
-        model.sample, speed_batch, _conds(sim, speed_batch), 20_000 + run.seed
+        model.sample, job.speed_batch, _conds(job.sim, job.speed_batch), 20_000 + run.seed
     )
 
 
