@@ -9,10 +9,32 @@ so for bounded fields the sampled density differs from ``log_prob`` at the bound
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from surrogate import Surrogate
 from surrogate.errors import SurrogateError
+from surrogate.settings import require
+
+
+@dataclass(frozen=True)
+class GaussianSettings:
+    #: added to the covariance's diagonal, relative to its mean variance (a singular
+    #: covariance, from constant voxels, would have no density)
+    jitter: float = 1e-6
+    #: events per streaming batch of the fit
+    batch_size: int = 65536
+    #: regress on log c rather than c (conditions spanning decades, like energies)
+    log_conditions: bool = False
+
+    def __post_init__(self) -> None:
+        require(float(self.jitter) >= 0, f"jitter must be >= 0, not {self.jitter!r}")
+        require(
+            int(self.batch_size) == self.batch_size and self.batch_size >= 1,
+            f"batch_size must be an integer >= 1, not {self.batch_size!r}",
+        )
+        require(isinstance(self.log_conditions, bool), "log_conditions must be true or false")
 
 
 class GaussianSurrogate(Surrogate):
@@ -20,20 +42,15 @@ class GaussianSurrogate(Surrogate):
     version = "1.0"
     density = "exact"
     baseline = True
-    defaults = {"jitter": 1e-6, "batch_size": 65536, "log_conditions": False}
+    settings_class = GaussianSettings
 
     def _design(self, conditions: dict[str, np.ndarray], n: int) -> np.ndarray:
         names = self.spec.condition_names
         cols = [np.ones(n)]
         for name in names:
             c = conditions[name]
-            cols.append(np.log(c) if self.hyperparameters["log_conditions"] else c)
+            cols.append(np.log(c) if self.settings.log_conditions else c)
         return np.stack(cols, axis=1)
-
-    def _flat(self, fields: dict[str, np.ndarray], n: int) -> np.ndarray:
-        return np.concatenate(
-            [fields[f.name].reshape(n, -1).astype(np.float64) for f in self.spec.fields], axis=1
-        )
 
     def _fit(self, data, *, seed=None, workdir=None, progress=None, max_time=None, **options):
         # one closed-form pass over the data: no bar and no budget are needed, and the
@@ -45,11 +62,12 @@ class GaussianSurrogate(Surrogate):
             )
         xtx = xty = yty = None
         n_total = 0
-        for start in range(0, len(data), int(self.hyperparameters["batch_size"])):
-            batch = data[start : start + int(self.hyperparameters["batch_size"])]
+        size = int(self.settings.batch_size)
+        for start in range(0, len(data), size):
+            batch = data[start : start + size]
             n = len(batch)
             X = self._design(batch.conditions, n)
-            Y = self._flat(batch.fields, n)
+            Y = self.spec.flatten(batch.fields).astype(np.float64)
             if xtx is None:
                 xtx, xty, yty = X.T @ X, X.T @ Y, Y.T @ Y
             else:
@@ -63,7 +81,7 @@ class GaussianSurrogate(Surrogate):
         cov = (yty - W.T @ xtx @ W) / max(n_total - X.shape[1], 1)
         cov = 0.5 * (cov + cov.T)
         scale = float(np.mean(np.diag(cov))) or 1.0
-        cov += self.hyperparameters["jitter"] * scale * np.eye(len(cov))
+        cov += float(self.settings.jitter) * scale * np.eye(len(cov))
         self._set(W, cov)
 
     def _set(self, W: np.ndarray, cov: np.ndarray) -> None:
@@ -74,20 +92,16 @@ class GaussianSurrogate(Surrogate):
     def _sample(self, n, conditions, rng):
         mean = self._design(conditions, n) @ self.W
         flat = mean + rng.standard_normal((n, len(self.cov))) @ self.chol.T
-        out, offset = {}, 0
+        out = self.spec.unflatten(flat)
         for f in self.spec.fields:
-            block = flat[:, offset : offset + f.size].reshape(n, *f.shape)
-            offset += f.size
-            out[f.name] = (
-                np.clip(block, f.low, f.high)
-                if (f.low is not None or f.high is not None)
-                else block
-            )
+            if f.low is not None or f.high is not None:
+                out[f.name] = np.clip(out[f.name], f.low, f.high)
         return out
 
     def _log_prob(self, events):
         n = len(events)
-        resid = self._flat(events.fields, n) - self._design(events.conditions, n) @ self.W
+        flat = self.spec.flatten(events.fields).astype(np.float64)
+        resid = flat - self._design(events.conditions, n) @ self.W
         z = np.linalg.solve(self.chol, resid.T)
         d = len(self.cov)
         return -0.5 * (z**2).sum(0) - 0.5 * self.logdet - 0.5 * d * np.log(2 * np.pi)

@@ -57,3 +57,13 @@ def test_samples_respect_field_bounds():
     assert sample.min() == 0.0  # clipped, not negative
     with pytest.raises(surrogate.SurrogateError, match="training-loop options do not apply"):
         surrogate.surrogate("gaussian").fit(data, epochs=3)
+
+
+def test_bad_hyperparameters_are_one_line_errors_naming_the_model():
+    for hp, match in (
+        ({"jitter": -1}, "model 'gaussian': jitter must be >= 0"),
+        ({"batch_size": 0.5}, "batch_size must be an integer >= 1"),
+        ({"jiter": 1e-3}, "did you mean 'jitter'"),
+    ):
+        with pytest.raises(surrogate.SurrogateError, match=match):
+            surrogate.surrogate("gaussian", **hp)
