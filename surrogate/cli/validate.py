@@ -59,7 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..validation import EXIT_FAILED, ValidationError, validate
+    from ..api import validate
+    from ..validation import EXIT_FAILED, ValidationError
 
     if not args.quiet:
         logging.basicConfig(
