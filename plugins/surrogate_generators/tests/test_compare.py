@@ -1,7 +1,8 @@
-"""``surrogate compare`` (``surrogate_generators.compare``): the table's structure, numbers
-that can fail (the exact flow beats the gaussian baseline on held-out likelihood; the simulator's own
-floor), failures recorded rather than fatal, the metrics reused from ``surrogate.metrics``,
-and the command line.  Budgets are tiny: this checks the machinery, not the families."""
+"""``surrogate compare`` (``surrogate_generators.compare``): the table's structure,
+numbers that can fail (the exact flow beats the gaussian baseline on held-out likelihood;
+the simulator's own floor), failures recorded rather than fatal, the metrics reused from
+``surrogate.metrics``, and the command line.  Budgets are tiny: this checks the machinery,
+not the families."""
 
 from __future__ import annotations
 
