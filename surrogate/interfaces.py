@@ -87,6 +87,13 @@ class Simulator(ABC):
         (see :mod:`surrogate.preprocessing`), or ``None`` for the generator's default."""
         return None
 
+    def split(self) -> dict[str, Any] | None:
+        """How a two-stage model should split this simulator's events: a config naming a
+        registered split (``{"type": NAME, ...options}``, see ``register_splits``) into a
+        low-dimensional summary, learned first, and the rest, learned given the summary;
+        ``None``: the simulator offers none."""
+        return None
+
     #: How many labelled modes the distribution has (0: none); see :meth:`mode_labels`.
     n_modes: int = 0
 
