@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .checkpoint import CONFIG
 from .errors import PluginError, SpecError, SurrogateError
 from .factories import load, simulator, surrogate_class
 from .generate import generate_to_file
 from .interfaces import Simulator, Surrogate
 from .io import open_events
+from .trained_conditions import condition_batches
 
 if TYPE_CHECKING:
     from .validation import Report
@@ -64,19 +67,39 @@ def simulate(
 
 def sample(
     model: PathLike | Surrogate,
-    n: int,
+    n: int | None,
     output: PathLike,
     *,
     conditions: Mapping[str, Any] | None = None,
+    conditions_from: PathLike | None = None,
     seed: int | None = None,
     chunk_size: int = 10_000,
     workers: int = 1,
     progress: bool | None = None,
 ) -> Path:
     """Generate ``n`` events with a trained model (a directory or a loaded model) into
-    ``output``, with the model directory recorded as the producer's options."""
+    ``output``, with the model directory recorded as the producer's options.
+
+    Conditions not given are drawn from the model's training conditions (its priors for a
+    model saved before they were recorded).  ``conditions_from``: an event file (HDF5 or
+    ROOT; a foreign one is read with the model's spec) whose events' conditions are used,
+    in order, the way the CaloChallenge generates at a reference file's energies: ``n``
+    (``None``: every event of the file) takes its first ``n`` events and may not exceed
+    its length.  It excludes ``conditions``.
+    """
     loaded = model if isinstance(model, Surrogate) else load(model)
     where = {} if isinstance(model, Surrogate) else {"model_dir": str(model)}
+    origin = None
+    if conditions_from is not None:
+        if conditions:
+            raise SpecError(
+                "conditions (--condition) and conditions_from (--conditions-from) exclude "
+                "each other"
+            )
+        n, conditions = _conditions_of(conditions_from, loaded, n)
+        origin = f"read from {conditions_from} (its first {n} events, in order)"
+    elif n is None:
+        raise SpecError("give the number of events n (or conditions_from, a file of events)")
     return generate_to_file(
         loaded,
         n,
@@ -87,7 +110,26 @@ def sample(
         workers=workers,
         progress=progress,
         producer_options=where,
+        conditions_origin=origin,
     )
+
+
+def _conditions_of(
+    path: PathLike, model: Surrogate, n: int | None
+) -> tuple[int, dict[str, np.ndarray]]:
+    """``(n, conditions)`` of the first ``n`` events of the file ``path`` (``None``: all),
+    read with the model's spec, so they are checked against its valid range before any
+    event is generated."""
+    spec = model._require_spec()
+    with open_events(path, spec) as reader:
+        total = len(reader)
+        if n is None:
+            n = total
+        elif n > total:
+            raise SpecError(f"{path} holds {total} events, fewer than the {n} asked for")
+        batches = list(condition_batches(reader, reader.spec, n))
+    rows = np.concatenate(batches) if batches else np.zeros((0, len(spec.conditions)))
+    return n, {name: rows[:, i] for i, name in enumerate(spec.condition_names)}
 
 
 @dataclass(frozen=True)

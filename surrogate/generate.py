@@ -3,7 +3,14 @@
 Events are produced in chunks of a fixed size; chunk ``i`` is generated from the ``i``-th
 child of ``SeedSequence(seed)``.  The output therefore depends on the seed and the chunk
 size only, not on the number of worker processes, and a file larger than memory is never
-held in memory at once.
+held in memory at once.  Conditions not given are drawn inside each chunk, from the
+chunk's generator (a model draws from its recorded training conditions, see
+:meth:`Surrogate.resolve_conditions <surrogate.interfaces.Surrogate.resolve_conditions>`),
+so they too depend on the seed and chunk size only.
+
+The file's metadata records how its conditions were made (``conditions``): ``null`` when
+every condition came from the priors, else per condition its value, where it was read
+from, or that it was drawn from the model's training conditions.
 """
 
 from __future__ import annotations
@@ -108,6 +115,25 @@ def generate_chunks(
         bar.close()
 
 
+def recorded_conditions(
+    source: Simulator | Surrogate, conditions: Mapping[str, Any] | None, origin: str | None
+) -> Mapping[str, Any] | None:
+    """The file metadata's ``conditions`` (see the module docstring)."""
+    given = dict(conditions or {})
+    out: dict[str, Any] = {
+        k: origin if origin is not None and np.ndim(v) else v for k, v in given.items()
+    }
+    trained = source.trained_conditions if isinstance(source, Surrogate) else None
+    if trained is not None:
+        rows, events = len(trained.rows), trained.n_events
+        kind = f"{rows} distinct values" if trained.exact else f"a random subsample of {rows}"
+        drawn = f"drawn from the model's training conditions ({kind} of {events} events)"
+        if given and trained.exact:
+            drawn += ", given the others"
+        out |= {name: drawn for name in trained.names if name not in given}
+    return out or conditions
+
+
 def generate_to_file(
     source: Simulator | Surrogate,
     n: int,
@@ -119,8 +145,13 @@ def generate_to_file(
     workers: int = 1,
     progress: bool | None = None,
     producer_options: Mapping[str, Any] | None = None,
+    conditions_origin: str | None = None,
 ) -> Path:
-    """Generate ``n`` events into an HDF5 (or ``.root``) file, atomically, with provenance."""
+    """Generate ``n`` events into an HDF5 (or ``.root``) file, atomically, with provenance.
+
+    ``conditions_origin`` says where per-event ``conditions`` come from (``"read from
+    ref.h5 ..."``): the metadata records it instead of the values.
+    """
     path = Path(path)
     seed = new_seed() if seed is None else int(seed)
     is_model = isinstance(source, Surrogate)
@@ -133,7 +164,7 @@ def generate_to_file(
         producer_kind="surrogate" if is_model else "simulator",
         producer_version=source.version,
         seed=seed,
-        conditions=conditions,
+        conditions=recorded_conditions(source, conditions, conditions_origin),
         options=producer_options
         if producer_options is not None
         else getattr(source, "options", {}),

@@ -24,6 +24,7 @@ from .events import Events
 from .io import open_events
 from .settings import as_dict, build, field_defaults
 from .spec import EventSpec
+from .trained_conditions import TrainedConditions, record
 
 Seed = int | np.random.SeedSequence | None
 Conditions = Mapping[str, Any] | None
@@ -146,6 +147,9 @@ class Surrogate(ABC):
         self.spec: EventSpec | None = spec
         self.provenance: dict[str, Any] = {}
         self.metrics: dict[str, Any] = {}
+        #: The training data's conditions, which ``sample`` draws from when none are given
+        #: (``None``: a model saved before they were recorded, or never fitted: the priors).
+        self.trained_conditions: TrainedConditions | None = None
 
     # -- training ---------------------------------------------------------------------
     def fit(
@@ -167,11 +171,17 @@ class Surrogate(ABC):
         family and passed on to those whose ``_fit`` takes them: a closed-form fit has no
         bar and needs no budget.  Other ``options`` go to the plugin's training loop
         (epochs, batch size...).
+
+        The training conditions are recorded here, for every family (see
+        :mod:`surrogate.trained_conditions`), and the metrics of a previous validation
+        are dropped: they described other weights.
         """
         source = data if isinstance(data, Events) else open_events(data)
-        self._adopt_spec(source.spec)
+        spec = self._adopt_spec(source.spec)
         if isinstance(source, Events):
-            source = source.check(self.spec, what="training data")
+            source = source.check(spec, what="training data")
+        # before _fit, so that a training loop sampling the model draws them too
+        self.trained_conditions, self.metrics = record(source, spec, seed=seed), {}
         self.provenance = {
             "data": str(data) if not isinstance(data, Events) else "in-memory events",
             "n_events": len(source),
@@ -183,8 +193,8 @@ class Surrogate(ABC):
         self._fit(source, seed=seed, workdir=None if workdir is None else Path(workdir), **options)
         return self
 
-    def _adopt_spec(self, spec: EventSpec | None) -> None:
-        """Take the data's spec, or check it against the model's own."""
+    def _adopt_spec(self, spec: EventSpec | None) -> EventSpec:
+        """Take the data's spec, or check it against the model's own; the model's."""
         if spec is None and self.spec is None:
             raise SpecError(
                 "training data has no event spec: pass events from a simulator "
@@ -197,6 +207,7 @@ class Surrogate(ABC):
                 "training data spec does not match the model's: "
                 + "; ".join(spec.difference(self.spec))
             )
+        return self._require_spec()
 
     @abstractmethod
     def _fit(self, data: Any, *, seed: Seed, workdir: Path | None, **options: Any) -> None:
@@ -204,13 +215,27 @@ class Surrogate(ABC):
 
     # -- generation ---------------------------------------------------------------------
     def sample(self, n: int, conditions: Conditions = None, *, seed: Seed = None) -> Events:
-        """Generate ``n`` events; conditions are checked against the trained range."""
+        """Generate ``n`` events; conditions are checked against the trained range, those
+        not given are drawn as :meth:`resolve_conditions` says."""
         spec = self._require_spec()
         n = check_n(n)
         rng = make_rng(seed)
-        conds = spec.resolve_conditions(n, conditions, rng)
+        conds = self.resolve_conditions(n, conditions, rng)
         fields = self._sample(n, conds, rng)
         return Events(spec.check_fields(fields, what=f"model {self.name!r} output"), conds, spec)
+
+    def resolve_conditions(
+        self, n: int, conditions: Conditions, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
+        """Conditions for ``n`` events: the given ones checked against the valid range, the
+        others drawn from the training conditions the model recorded (given the ones
+        fixed, where the record is exact; see :mod:`surrogate.trained_conditions`), or
+        from the spec's priors by a model that recorded none."""
+        spec = self._require_spec()
+        if self.trained_conditions is None:
+            return spec.resolve_conditions(n, conditions, rng)
+        given = spec.check_conditions(conditions or {}, n, partial=True)
+        return self.trained_conditions.draw(n, given, rng)
 
     @abstractmethod
     def _sample(

@@ -143,3 +143,20 @@ def test_scalar_state_keeps_its_shape(tmp_path):
     data = Events({"x": np.random.default_rng(0).normal(size=(50, 2))}, {}, spec)
     path = Scalar().fit(data).save(tmp_path / "m")
     assert Scalar.load(path).scale == 2.5
+
+
+def test_write_metrics_keeps_the_weights_and_refuses_a_re_saved_model(model, tmp_path):
+    from surrogate.checkpoint import write_metrics
+
+    path = model.save(tmp_path / "m")
+    sha = json.loads((path / "config.json").read_text())["weights"]["sha256"]
+    weights = (path / "model.safetensors").read_bytes()
+    write_metrics(path, {"note": "checked by hand"}, weights_sha256=sha)
+    assert (path / "model.safetensors").read_bytes() == weights
+    assert surrogate.load(path).metrics == {"note": "checked by hand"}
+    assert "- note: checked by hand" in (path / "README.md").read_text()
+    with pytest.raises(CheckpointError, match="re-saved after it was loaded"):
+        write_metrics(path, {"note": "stale"}, weights_sha256="0" * 64)
+    with pytest.raises(CheckpointError, match="do not match the config schema"):
+        write_metrics(path, {"validation": {"status": "pass"}}, weights_sha256=sha)
+    assert surrogate.load(path).metrics == {"note": "checked by hand"}

@@ -292,3 +292,34 @@ def test_library_train_is_what_the_command_does(tmp_path, capsys):
     assert model.provenance["n_events"] == 400 and (tmp_path / "lib" / "config.json").is_file()
     with pytest.raises(surrogate.SurrogateError, match="already holds a model"):
         surrogate.train("gaussian", data, tmp_path / "lib")
+
+
+def test_sample_at_the_conditions_of_a_reference_file(tmp_path, capsys):
+    data = _toy_file(tmp_path, capsys, "conditional=true")
+    model, gen = tmp_path / "m", tmp_path / "gen.h5"
+    assert run(capsys, "train", "gaussian", "--data", str(data), "-o", str(model))[0] == 0
+    argv = ["sample", str(model), "-o", str(gen), "--conditions-from", str(data), "--seed", "3"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "wrote 400 events" in out  # -n defaults to the file's events
+    np.testing.assert_array_equal(read_events(gen)["radius"], read_events(data)["radius"])
+    code, _, err = run(capsys, *argv, "-n", "401")
+    assert code == 1 and "holds 400 events, fewer than the 401 asked for" in err
+    code, _, err = run(capsys, *argv, "--condition", "radius=2")
+    assert code == 1 and "exclude each other" in err
+    code, _, err = run(capsys, "sample", str(model), "-o", str(tmp_path / "x.h5"))
+    assert code == 1 and "give the number of events" in err
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_a_model_draws_its_training_conditions_and_its_card_says_so(tmp_path, capsys):
+    data = tmp_path / "fixed.h5"
+    argv = ["simulate", "toy.gmm2d", "-n", "300", "-o", str(data), "--seed", "1"]
+    assert run(capsys, *argv, "--option", "conditional=true", "--condition", "radius=2.5")[0] == 0
+    assert run(capsys, "train", "gaussian", "--data", str(data), "-o", str(tmp_path / "m"))[0] == 0
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "its 300 events take 1 distinct value," in card and "| 2.5 | 100.00% | 300 |" in card
+    gen = tmp_path / "gen.h5"
+    assert run(capsys, "sample", str(tmp_path / "m"), "-n", "50", "-o", str(gen))[0] == 0
+    assert np.all(read_events(gen)["radius"] == 2.5)  # not the prior over [1, 4]
+    with open_events(gen) as f:
+        assert "training conditions" in f.metadata["conditions"]["radius"]

@@ -6,9 +6,10 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from pathlib import Path
 from typing import Any
+
+from ..formatting import fmt, scale_label
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d1d1f;
@@ -38,17 +39,6 @@ pre{background:#fff;border:1px solid #ddd;padding:8px;overflow:auto;max-height:3
 
 def esc(x: Any) -> str:
     return html.escape("" if x is None else str(x))
-
-
-def fmt(value: float | None, error: float | None = None, scale: float = 1.0) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    v = value * scale
-    text = f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}"
-    if error is not None and math.isfinite(error):
-        e = error * scale
-        text += f" ± {e:.2g}" if abs(e) >= 1e-3 or e == 0 else f" ± {e:.2e}"
-    return text
 
 
 def _kv(rows: list[tuple[str, Any]]) -> str:
@@ -161,7 +151,7 @@ def _metric_table(data: dict[str, Any]) -> str:
     for row in data["metrics"]:
         mod, flo = row["model"], row["floor"]
         scale = mod.get("display_scale", 1.0)
-        unit = f" (×10^{round(math.log10(scale))})" if scale != 1.0 else ""
+        unit = scale_label(scale)
         bound, verdict = _row_result(row["name"], checks)
         body.append(
             f"<tr><td><b>{esc(row['name'])}</b>{esc(unit)}<br><span class='sub'>"
@@ -209,7 +199,7 @@ def _bounds_section(checks: list[dict[str, Any]], metrics: list[dict[str, Any]])
         )
     rows = "".join(
         f"<tr><td>{esc(c['metric'])}{(' / ' + esc(c['observable'])) if c['observable'] else ''}"
-        f"{_scale_label(scales, c)}"
+        f"{scale_label(_scale(scales, c))}"
         f"</td><td>{esc(_bound_text(c['conditions']))}</td>"
         f"<td class='num'>{fmt(c['value'], c['error'], _scale(scales, c))}</td>"
         f"<td class='num'>{fmt(c['floor'], c['floor_error'], _scale(scales, c))}</td>"
@@ -221,11 +211,6 @@ def _bounds_section(checks: list[dict[str, Any]], metrics: list[dict[str, Any]])
         "<table><tr><th>row</th><th>bound</th><th>model</th><th>floor</th><th>result</th>"
         f"<th>detail</th></tr>{rows}</table>"
     )
-
-
-def _scale_label(scales: dict[str, float], check: dict[str, Any]) -> str:
-    scale = _scale(scales, check)
-    return "" if scale == 1.0 else f" (×10^{round(math.log10(scale))})"
 
 
 def _scale(scales: dict[str, float], check: dict[str, Any]) -> float:
