@@ -6,6 +6,11 @@ and check it against the model's spec, resolve the observable sets, metrics and 
 check the output directory: bad input fails in seconds), :func:`_sampling` (reference A,
 reference B and the model), :func:`_observables`, :func:`_metric` (each metric, model
 and floor), then the bounds, and :func:`_plots` while the report is written.
+
+A model validated from its directory gets the headline metrics (each row's value and
+floor with their errors, the date, the reference, n and the config) in its
+``config.json`` and model card (:func:`_record_in_model`), so the directory says how far
+it can be trusted; a model in memory is left as it is.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..checkpoint import read_config
+from ..checkpoint import read_config, write_metrics
 from ..devices import resolve_device
 from ..errors import SurrogateError
 from ..factories import load
@@ -263,6 +268,7 @@ def validate(
     data = _report_data(plan, truth, samples, table, checks, command)
     _write_report(data, plan, samples, clock)
     log.info("report written to %s (%s)", plan.out, data["status"])
+    _record_in_model(plan, data, checks, _config_name(config))
     return Report(data, plan.out)
 
 
@@ -601,6 +607,74 @@ def _plots(
         paths = save_figure(fig, folder, safe_name(name, taken))
         out.append({"observable": name, **paths})
     return out
+
+
+def _config_name(config: str | os.PathLike[str] | Mapping[str, Any] | None) -> str:
+    """The config as the model card names it: a preset's name or a file as given."""
+    if config is None:
+        return "default"
+    return "inline" if isinstance(config, Mapping) else str(config)
+
+
+def _record_in_model(
+    plan: _Plan, data: dict[str, Any], checks: list[BoundCheck], config_name: str
+) -> None:
+    """The headline metrics into the model directory's config and card (the weights are
+    not touched).  A directory that cannot take them (read-only, re-saved meanwhile) is
+    worth a warning, not the loss of the report just written."""
+    if plan.model_path is None:
+        return
+    entry = _headline(plan, data, checks, config_name)
+    try:
+        write_metrics(
+            plan.model_path, {"validation": entry}, weights_sha256=entry["weights_sha256"]
+        )
+    except (SurrogateError, OSError) as exc:
+        log.warning("metrics not recorded in the model directory %s: %s", plan.model_path, exc)
+
+
+def _headline(
+    plan: _Plan, data: dict[str, Any], checks: list[BoundCheck], config_name: str
+) -> dict[str, Any]:
+    """``config.json``'s ``metrics.validation`` (``schemas/model-config.schema.json``):
+    each row of the metric table with its floor, and what they were measured against."""
+    truth = data["ground_truth"]
+    reference: dict[str, Any] = (
+        {"kind": "simulator", "simulator": truth["simulator"], "options": truth.get("options", {})}
+        if truth["mode"] == "simulator"
+        else {"kind": "file", "file": truth["file"], "producer": truth["file_producer"]}
+    )
+    return {
+        "created": data["created"],
+        "toolkit_version": data["toolkit_version"],
+        "status": data["status"],
+        "config": config_name,
+        "reference": reference,
+        "n": plan.n,
+        "seed": plan.seed,
+        "report": str(plan.out.absolute()),
+        "weights_sha256": data["model"].get("weights_sha256"),
+        "metrics": [
+            {
+                "name": row["name"],
+                "value": row["model"]["value"],
+                "error": row["model"]["error"],
+                "floor": row["floor"]["value"],
+                "floor_error": row["floor"]["error"],
+                "ideal": row["model"]["ideal"],
+                "higher_is_better": row["model"]["higher_is_better"],
+                "display_scale": row["model"]["display_scale"],
+                "passed": _row_verdict(checks, row["name"]),
+            }
+            for row in data["metrics"]
+        ],
+    }
+
+
+def _row_verdict(checks: list[BoundCheck], name: str) -> bool | None:
+    """Whether the bounds on the whole row ``name`` passed; ``None``: none is set."""
+    mine = [c.passed for c in checks if c.metric == name and c.observable is None]
+    return all(mine) if mine else None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -108,6 +108,55 @@ def test_same_seed_same_numbers(toy_model_dir, tmp_path):
     assert a.status == "no-bounds"
 
 
+# -- the model directory ----------------------------------------------------------------
+def test_a_validated_directory_records_its_metrics_in_card_and_config(toy_model_dir, tmp_path):
+    import shutil
+
+    model_dir = shutil.copytree(toy_model_dir, tmp_path / "model")
+    weights = (model_dir / "model.safetensors").read_bytes()
+    cfg = write_config(tmp_path / "cheap.json", {**CHEAP, "bounds": [{"metric": "ks", "max": 1}]})
+    rep = validate(model_dir, simulator="toy.gmm2d", n=300, out=tmp_path / "v", config=cfg)
+    config = json.loads((model_dir / "config.json").read_text())
+    assert validate_schema(config, "model-config") == []
+    run = config["metrics"]["validation"]
+    assert run["n"] == 300 and run["config"] == str(cfg) and run["status"] == "pass"
+    assert run["reference"]["simulator"] == "toy.gmm2d" and run["created"] == rep.data["created"]
+    assert run["reference"]["options"]["conditional"] is True
+    recorded = {r["name"]: r for r in run["metrics"]}
+    ks = rows(rep)["ks"]
+    assert recorded["ks"]["value"] == ks["model"]["value"]
+    assert recorded["ks"]["floor_error"] == ks["floor"]["error"]
+    assert recorded["ks"]["passed"] is True and recorded["separation_power"]["passed"] is None
+    card = (model_dir / "README.md").read_text()
+    assert "| metric | model | floor | ideal | bound |" in card
+    assert "| ks | " in card and "| pass |" in card and "simulator `toy.gmm2d`" in card
+    assert (model_dir / "model.safetensors").read_bytes() == weights
+    assert surrogate.load(model_dir).metrics["validation"]["status"] == "pass"  # checksum holds
+
+
+def test_a_model_in_memory_is_validated_without_writing_into_it(toy_model_dir, tmp_path):
+    model = surrogate.load(toy_model_dir)
+    before = {p.name: p.read_bytes() for p in toy_model_dir.iterdir() if p.is_file()}
+    metrics = json.loads(json.dumps(model.metrics))
+    validate(model, simulator="toy.gmm2d", n=100, out=tmp_path / "v", config=CHEAP)
+    assert {p.name: p.read_bytes() for p in toy_model_dir.iterdir() if p.is_file()} == before
+    assert model.metrics == metrics
+
+
+def test_a_directory_that_cannot_take_the_metrics_keeps_the_report(
+    toy_model_dir, tmp_path, monkeypatch, caplog
+):
+    from surrogate.validation import harness
+
+    def read_only(path, metrics, *, weights_sha256):
+        raise OSError(f"{path}: read-only file system")
+
+    monkeypatch.setattr(harness, "write_metrics", read_only)
+    rep = validate(toy_model_dir, simulator="toy.gmm2d", n=100, out=tmp_path / "v", config=CHEAP)
+    assert rep.json_path.is_file()
+    assert any("metrics not recorded" in r.message for r in caplog.records)
+
+
 # -- the command ------------------------------------------------------------------------
 def _cli(model, out, *extra):
     return main(["validate", str(model), "-n", "500", "--out", str(out), "-q", *extra])
