@@ -44,7 +44,8 @@ SUBSAMPLE = 10_000
 #: Bytes of events, and events, read from the training source at once.
 READ_BYTES = 64 * 2**20
 READ_EVENTS = 2**20
-#: Distinct values a model card lists (the most common first); the rest are counted.
+#: Distinct values a model card lists (the most common, in order of value); the rest are
+#: counted.
 CARD_VALUES = 50
 #: Spawn key of the subsample's random stream, apart from the streams a family draws from
 #: the same fit seed.
