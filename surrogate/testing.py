@@ -121,7 +121,7 @@ def _conditions_respected(make: Maker, n: int) -> None:
     per_event = {k: np.full(n, v) for k, v in fixed.items()}
     _assert_same(events, obj.sample(n, per_event, seed=3), "scalar vs per-event conditions")
     first = _spec(obj).conditions[0].name
-    some = obj.sample(n, {first: fixed[first]}, seed=3)  # the others drawn from the priors
+    some = obj.sample(n, {first: fixed[first]}, seed=3)  # the others drawn as the source draws them
     assert np.allclose(some.conditions[first], fixed[first]), f"condition {first} not applied"
 
 

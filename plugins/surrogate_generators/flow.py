@@ -119,7 +119,7 @@ class Flow(TorchSurrogate):
         spec = self._require_spec()
         n = check_n(n)
         rng = make_rng(seed)
-        conds = spec.resolve_conditions(n, conditions, rng)
+        conds = self.resolve_conditions(n, conditions, rng)
         c = torch.from_numpy(self.condition_encoder.encode(conds, n)).to(self.device)
         s = torch_seed(rng)
         xs, lqs = [], []

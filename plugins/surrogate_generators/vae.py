@@ -236,7 +236,7 @@ class VAE(TorchSurrogate):
         z = np.asarray(z, dtype=np.float32).reshape(-1, self.latent)
         n = len(z)
         rng = np.random.default_rng(seed)
-        conds = spec.resolve_conditions(n, conditions, rng)
+        conds = self.resolve_conditions(n, conditions, rng)
         c = torch.from_numpy(self.condition_encoder.encode(conds, n)).to(self.device)
         s = torch_seed(rng)
         with self._eval_mode(), seeded_torch(s, self.device):

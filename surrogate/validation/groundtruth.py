@@ -192,7 +192,9 @@ def from_simulator(
     info: dict[str, Any],
 ) -> GroundTruth:
     s_cond, s_a, s_b, s_gen = seed.spawn(4)
-    conditions = model.spec.resolve_conditions(n, None, np.random.default_rng(s_cond))
+    # the conditions the model was trained at (its recorded distribution; the priors for
+    # a model that records none): a comparison at other conditions would test extrapolation
+    conditions = model.resolve_conditions(n, None, np.random.default_rng(s_cond))
     log.info("simulating reference A (%d events with %s)", n, sim.name)
     ref_a, _ = timed_sample(sim, conditions, n, seed=s_a, batch_size=batch_size)
     log.info("simulating reference B (%d events, the floor)", n)
