@@ -140,6 +140,20 @@ def register_preprocessing_steps(register: Register) -> None:
     """
 
 
+@registration_hook("split", "event splits", example="mydet.layers")
+def register_splits(register: Register) -> None:
+    """Register event splits for two-stage models.
+
+    Call ``register(type, cls)`` with a :class:`surrogate.splits.Split` subclass whose
+    ``type`` attribute equals ``type``.  A split maps an event invertibly onto a
+    low-dimensional summary (a calorimeter's layer energies) and the rest (the voxels
+    normalised by them), with the exact log-determinant of the map, so that a two-stage
+    model learns the summary first and the rest given it (CaloFlow, arXiv:2106.05285).
+    A simulator recommends one through ``Simulator.split()``; a saved model names its
+    split by type, so it is found in a fresh interpreter through this hook.
+    """
+
+
 @registration_hook("layout", "file layouts", example="mydet.columns")
 def register_layouts(register: Register) -> None:
     """Register HDF5 file layouts: how an event spec's arrays are stored as datasets.

@@ -9,6 +9,7 @@ def register_surrogates(register):
     register("flow", "surrogate_generators.flow:Flow")
     register("gan", "surrogate_generators.gan:GAN")
     register("diffusion", "surrogate_generators.diffusion:Diffusion")
+    register("twostage", "surrogate_generators.twostage:TwoStage")
 
 
 @hookimpl
