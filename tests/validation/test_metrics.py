@@ -122,11 +122,14 @@ def test_frechet_distance_matches_sqrtm_formula():
     assert F.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_fpd_identical_gaussians_near_zero():
+def test_fpd_identical_gaussians_near_their_sample_floor():
+    """Batches drawn with replacement from 40k events converge to the samples' own
+    moments, so the intercept is near the Fréchet distance of those (3.5e-4 here), not 0:
+    the floor of JetNet's recipe at this sample size."""
     x, y = gauss(40_000, 3, seed=1), gauss(40_000, 3, seed=2)
     value, err, details = F.fpd(x, y, normalise=False)
-    assert value >= 0
-    assert value < max(3 * err, 1e-4)
+    own = _closed_form(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+    assert 0 <= value < 1e-3 and value == pytest.approx(own, abs=3 * err)
     assert details["batch_sizes"][0] == 10_000  # CaloChallenge min_samples
 
 
@@ -143,15 +146,42 @@ def test_fpd_matches_closed_form_for_different_gaussians():
     assert value == pytest.approx(exact, abs=max(4 * err, 0.02 * exact))
 
 
-def test_nonnegative_line_fit_like_curve_fit():
+def test_line_fit_is_jetnets_bounded_curve_fit():
+    x = np.array([1e-4, 5e-5, 3e-5, 2e-5])
+    a, b, err = F._line_fit(x, 0.3 + 900 * x)
+    assert a == pytest.approx(0.3, rel=1e-6) and b == pytest.approx(900, rel=1e-6)
+    assert err < 1e-6
+    a, b, _ = F._line_fit(x, -0.1 + 900 * x)  # the intercept is held at its bound, 0
+    assert a == pytest.approx(0.0, abs=1e-6) and b > 0
+    assert F._line_fit(x[:2], x[:2])[2] == math.inf  # two points leave no error
+
+
+def test_fpd_is_jetnets_recipe_on_small_samples():
+    """Batch sizes 1 / linspace(1/min, 1/max) truncated, drawn with replacement up to
+    max_samples even from 300 events (not capped at the sample), reference then generated
+    from one generator: the same numbers as these steps written out with numpy, scipy's
+    sqrtm and curve_fit."""
     from scipy.optimize import curve_fit
 
-    x = np.array([1e-4, 5e-5, 3e-5, 2e-5])
-    y = 0.3 + 900 * x + np.array([0.001, -0.002, 0.0015, -0.0005])
-    a, _, err = F._nonneg_line_fit(x, y)
-    p, cov = curve_fit(lambda t, i, s: i + s * t, x, y, bounds=([0, 0], [np.inf, np.inf]))
-    assert a == pytest.approx(p[0], rel=1e-6)
-    assert err == pytest.approx(math.sqrt(cov[0, 0]), rel=1e-3)
+    x, y = gauss(300, 2, seed=1), gauss(200, 2, seed=2, shift=0.3)
+    value, err, details = F.fpd(x, y, num_batches=2, num_points=3, normalise=False, seed=7)
+    # 1/1e-4, 1/6e-5, 1/2e-5 truncated: 1/2e-5 is 49999.999... in floating point
+    assert details["batch_sizes"] == [10_000, 16_666, 49_999]
+    assert (details["n_reference"], details["n_generated"]) == (300, 200)
+    rng = np.random.default_rng(7)
+    means = []
+    for size in (10_000, 16_666, 49_999):
+        fds = []
+        for _ in range(2):
+            a, b = x[rng.choice(300, size=size)], y[rng.choice(200, size=size)]
+            fds.append(
+                _closed_form(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+            )
+        means.append(np.mean(fds))
+    np.testing.assert_allclose(details["mean_fd"], means, rtol=1e-9)
+    inv = 1 / np.array([10_000, 16_666, 49_999])
+    p, cov = curve_fit(lambda t, i, s: i + s * t, inv, means, bounds=([0, 0], [np.inf, np.inf]))
+    assert value == pytest.approx(p[0], rel=1e-9) and err == pytest.approx(np.sqrt(cov[0, 0]))
 
 
 # -- KPD / MMD --------------------------------------------------------------------------
