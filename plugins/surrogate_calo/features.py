@@ -1,8 +1,15 @@
 """Shower observables with the CaloChallenge's conventions exactly (``code/evaluate.py``,
-``HighLevelFeatures.py``, ``evaluate_plotting_helper.py``), in numpy float64.
+``HighLevelFeatures.py``, ``evaluate_plotting_helper.py``), in the same arithmetic.
 
 - Voxels below the dataset's cut (1 MeV for ds1, 0.5 keV / 0.033 = 15.15 keV for ds2/3,
   the geometry's ``cut``) are set to 0 first.
+- Arithmetic: ``evaluate.py`` works on the arrays as ``h5py`` reads them, so on the float32
+  showers this toolkit writes its sums (``E_tot``, ``E_layer``, the denominators of the
+  centres and widths) are numpy float32 sums, and the numerators float64 sums of float64
+  coordinate x float32 energy products.  The same numpy operations are done here, in the
+  showers' own dtype (float32 stays float32, float64 stays float64), so that events on a
+  bin edge (``EC_r`` at a ring centre, ``E_tot/E_inc`` of exactly 1) and the log bins'
+  top edge (``log10`` of a float32 maximum) land where they land there.
 - Per layer with voxels: ``E_layer``; ``EC_r``, ``W_r`` (bin-centre r); the sparsity
   ``1 - mean(e > 0)``; for layers binned in alpha (or 2D) also ``EC_eta``, ``EC_phi``,
   ``W_eta``, ``W_phi`` with ``EC = sum(x e) / (sum e + 1e-16)`` and
@@ -88,18 +95,24 @@ class HighLevelFeatures:
         return out
 
 
+def _floating(x: np.ndarray) -> np.ndarray:
+    """``x`` itself when it is a float array, else as float64."""
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
 def apply_cut(showers: np.ndarray, cut: float) -> np.ndarray:
-    """``np.where(showers < cut, 0, showers)`` in float64, as the challenge does."""
-    x = np.asarray(showers, dtype=np.float64)
+    """``np.where(showers < cut, 0, showers)`` in the showers' own float dtype, as
+    ``evaluate.py`` cuts the arrays it reads (non-float input becomes float64)."""
+    x = _floating(np.asarray(showers))
     return np.where(x < cut, 0.0, x) if cut > 0 else x
 
 
 def _check(showers: np.ndarray, e_inc: np.ndarray, geometry: Geometry) -> tuple:
-    x = np.asarray(showers)
+    x = _floating(np.asarray(showers))
     if x.ndim != 2:
         raise ValueError(f"showers must be (N, V), got shape {x.shape}")
     geometry.check_voxels(x.shape[1], "features")
-    e = np.asarray(e_inc, dtype=np.float64).reshape(-1)
+    e = _floating(np.asarray(e_inc)).reshape(-1)
     if len(e) != len(x):
         raise ValueError(f"{len(e)} incident energies for {len(x)} showers")
     return x, e
@@ -114,8 +127,9 @@ def high_level_features(
     chunk_values: int = 20_000_000,
 ) -> HighLevelFeatures:
     """The challenge's features of ``showers`` (N, V) in MeV; ``cut`` defaults to the
-    geometry's (``0`` to disable).  Computed in float64 over chunks of events, so memory
-    stays bounded for dataset 3."""
+    geometry's (``0`` to disable).  Computed in the showers' dtype as ``evaluate.py`` does
+    (module docstring) over chunks of events (each event's sums are its own, so chunking
+    changes no bit), so memory stays bounded for dataset 3."""
     geo = get_geometry(geometry)
     x, e_inc = _check(showers, incident_energies, geo)
     cut = geo.cut if cut is None else float(cut)
@@ -143,20 +157,27 @@ def _features_block(showers: np.ndarray, geo: Geometry, cut: float) -> dict:
         total = block.sum(axis=1)
         out["e_layer"][layer_id] = total
         out["sparsity"][layer_id] = 1.0 - (block > 0).mean(axis=1)
-        denom = total + EPS_EC
-        r = coords["r"][sl]
-        ec = (block @ r) / denom
-        out["ec_r"][layer_id] = ec
-        out["w_r"][layer_id] = np.sqrt(np.clip((block @ (r * r)) / denom - ec**2, 0, None))
+        denom = total + EPS_EC  # in the showers' dtype, as HighLevelFeatures adds it
+        out["ec_r"][layer_id], out["w_r"][layer_id] = _centre_and_width(
+            coords["r"][sl], block, denom
+        )
         if layer_id in geo.alpha_layers:
             for axis in ("eta", "phi"):
-                c = coords[axis][sl]
-                ec = (block @ c) / denom
-                out[f"ec_{axis}"][layer_id] = ec
-                out[f"w_{axis}"][layer_id] = np.sqrt(
-                    np.clip((block @ (c * c)) / denom - ec**2, 0, None)
+                out[f"ec_{axis}"][layer_id], out[f"w_{axis}"][layer_id] = _centre_and_width(
+                    coords[axis][sl], block, denom
                 )
     return out
+
+
+def _centre_and_width(
+    c: np.ndarray, block: np.ndarray, denom: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``EC = sum(c e) / denom`` and ``W = sqrt(max(0, sum(c c e) / denom - EC^2))`` with
+    HighLevelFeatures' operations (elementwise products, then numpy's row sums: a matrix
+    product would sum in another order and move events that sit on a bin edge)."""
+    ec = (c * block).sum(axis=1) / denom
+    second = (c * c * block).sum(axis=1) / denom
+    return ec, np.sqrt(np.clip(second - ec**2, 0, None))
 
 
 def low_level_features(
@@ -174,10 +195,9 @@ def low_level_normed_features(
 ) -> np.ndarray:
     """``cls-low-normed`` input: [log10 E_inc, voxel / (E_layer + 1e-16),
     log10(E_layer + 1e-8)]; like ``evaluate.py``, layer energies come from the cut showers
-    while the normalised voxels are not cut."""
+    while the normalised voxels are not cut (both in the showers' dtype)."""
     geo = get_geometry(geometry)
     x, e = _check(showers, incident_energies, geo)
-    x = np.asarray(x, dtype=np.float64)
     cut_x = apply_cut(x, geo.cut if cut is None else float(cut))
     parts, layer_e = [], []
     for layer_id in geo.relevant_layers:
@@ -198,7 +218,9 @@ def histogram_edges(
     """Edges of the challenge's histogram of ``feature`` (``E_tot/E_inc``, ``E_layer``,
     ``EC_eta``, ``EC_phi``, ``W_eta``, ``W_phi``, ``EC_r``, ``W_r``, ``sparsity``, ``voxel``,
     with ``_<layer id>`` where per layer).  ``E_layer`` and ``voxel`` use the reference
-    sample's maximum (log bins from the cut)."""
+    sample's maximum (log bins from the cut; ``log10`` of the maximum in the reference's
+    own dtype, as ``evaluate.py`` takes it, so a float32 maximum moves the top edge as
+    there)."""
     name, lid = feature, ""
     for key in ("E_layer", "EC_eta", "EC_phi", "W_eta", "W_phi", "EC_r", "W_r", "sparsity"):
         if feature.startswith(key + "_"):
@@ -210,9 +232,7 @@ def histogram_edges(
     if name in ("E_layer", "voxel"):
         if reference is None or not np.any(np.asarray(reference) > 0):
             raise ValueError(f"{feature}: log bins need a reference sample with energy")
-        low = geometry.cut if geometry.cut > 0 else max(np.min(reference[reference > 0]), 1e-6)
-        high = float(np.max(reference))
-        return np.logspace(np.log10(low), np.log10(high), 40 if name == "E_layer" else 50)
+        return log_edges(reference, geometry.cut, 40 if name == "E_layer" else 50)
     if name in ("EC_eta", "EC_phi"):
         lim = (-30.0, 30.0) if ds12 else (-500.0, 500.0) if layer in (12, 13) else (-100.0, 100.0)
         return np.linspace(*lim, 101)
@@ -228,6 +248,15 @@ def histogram_edges(
     if name == "sparsity":
         return np.linspace(0.0, 1.0, 21)
     raise ValueError(f"no challenge histogram for {feature!r}")
+
+
+def log_edges(reference: np.ndarray, cut: float, n_edges: int) -> np.ndarray:
+    """``logspace(log10 cut, log10 max(reference), n_edges)``, the top edge from the
+    reference's maximum in its own dtype (``evaluate.py``'s ``np.log10(x.max())``); from
+    the smallest positive value (at least 1e-6) where there is no cut."""
+    ref = _floating(np.asarray(reference))
+    low = cut if cut > 0 else max(float(np.min(ref[ref > 0])), 1e-6)
+    return np.logspace(np.log10(low), np.log10(np.max(ref)), n_edges)
 
 
 def ds1_energy_bins(particle: str) -> list[tuple[float, float, np.ndarray]]:

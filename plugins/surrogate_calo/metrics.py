@@ -8,8 +8,9 @@
 - ``calo.separation_power``: every histogram the challenge's ``hist-chi`` mode writes, with
   its binning (reference-derived log bins for E_layer and the voxel spectrum, dataset 1's
   per-E_inc E_tot/E_inc), the separation power from :mod:`surrogate.metrics.functional`;
-  summary: the worst group mean (groups: E_layer, EC_eta, ...), details: the largest
-  single histogram.
+  summary: the worst group mean (groups: E_layer, EC_eta, ...; NaN when a histogram has
+  no generated event in range, as ``evaluate.py`` writes it), details: the largest single
+  histogram.  EC_r, W_r and sparsity, which ``hist-chi`` does not run, are reported apart.
 - ``calo.cls_low``, ``calo.cls_low_normed``, ``calo.cls_high``: the challenge's DNN
   classifier (:class:`surrogate.metrics.classifier.ClassifierTest` with this plugin's
   preset ``calochallenge``, the challenge's recipe; float64, no standardisation: the inputs
@@ -39,6 +40,7 @@ from .features import (
     ds1_energy_bins,
     high_level_features,
     histogram_edges,
+    log_edges,
     low_level_features,
     low_level_normed_features,
 )
@@ -203,11 +205,21 @@ class _GeometryBound:
         return new
 
 
+#: The groups of histograms ``evaluate.py``'s ``hist-chi`` mode fills (its
+#: ``plot_histograms`` and ``plot_cell_dist``); the summary is over these only.
+PER_ENERGY = "E_tot/E_inc per E_inc"
+CHALLENGE_GROUPS = ("E_tot/E_inc", "E_layer", "EC_eta", "EC_phi", "W_eta", "W_phi", PER_ENERGY)
+#: Histograms ``evaluate_plotting_helper.py`` defines (``plot_sparsity``, ``plot_ECR``,
+#: ``plot_ECWidthR``) but ``hist-chi`` never runs: reported apart from the summary.
+EXTRA_GROUPS = ("EC_r", "W_r", "sparsity")
+
+
 class CaloSeparationPower(_GeometryBound, Metric):
     description = (
-        "CaloChallenge separation powers (hist-chi): E_tot/E_inc, E_layer, EC/W in eta, phi, "
-        "r, sparsity, voxel spectrum (and ds1 per-E_inc E_tot/E_inc) with the challenge's "
-        "binnings; summary: worst group mean"
+        "CaloChallenge separation powers (hist-chi): E_tot/E_inc, E_layer, EC/W in eta and "
+        "phi, voxel spectrum (and ds1 per-E_inc E_tot/E_inc) with the challenge's binnings; "
+        "summary: worst group mean (NaN when a histogram has no generated event in range); "
+        "EC_r, W_r, sparsity reported apart"
     )
     inputs = "observables"
     defaults = {"bootstrap": 0, "voxels": True, "per_energy": True, "geometry": None}
@@ -262,7 +274,17 @@ def separation_powers(
     seed: int = 0,
 ) -> MetricResult:
     """The challenge's separation powers between a reference and a generated sample
-    (arrays in MeV); see :class:`CaloSeparationPower`."""
+    (arrays in MeV).
+
+    A histogram the generated sample leaves empty in range is NaN, as ``evaluate.py``
+    writes it (``density=True`` of no entries), listed in ``details["failed"]``, and makes
+    the summary NaN: a model that misses an energy fails instead of looking better.  What
+    the *reference* cannot fill (a layer without energy above the cut, a dataset-1 energy
+    it does not hold) is left out and listed in ``details["skipped"]``.  The summary is the
+    worst group mean over the ``hist-chi`` groups (:data:`CHALLENGE_GROUPS` and the voxel
+    spectrum); the groups of :data:`EXTRA_GROUPS` are in ``per_observable`` and ``groups``
+    too but only in ``details["extra"]``'s largest, never in the summary.
+    """
     geo = get_geometry(geometry)
     fr = high_level_features(ref_showers, ref_energies, geo)
     fg = high_level_features(gen_showers, gen_energies, geo)
@@ -272,30 +294,48 @@ def separation_powers(
     groups_of: dict[str, str] = {}
     skipped: list[str] = []
     for name, x, y, edges, group in _histogram_pairs(geo, fr, fg, per_energy, skipped):
-        value, error = _separation(x, y, edges, bootstrap, rng)
-        if not np.isfinite(value):
-            skipped.append(name)
-            continue
-        per[name], groups_of[name] = value, group
+        per[name], error = _separation(x, y, edges, bootstrap, rng)
+        groups_of[name] = group
         if error is not None:
             err[name] = error
     if voxels:
-        value = _voxel_separation(ref_showers, gen_showers, geo)
-        if np.isfinite(value):
-            per["voxel"], groups_of["voxel"] = value, "voxel"
-    if not per:
-        raise MetricError("calo.separation_power: no histogram could be filled")
-    summary, groups = summarise(per, groups_of)
-    worst = max(per, key=per.get)
+        edges = _voxel_edges(ref_showers, geo)
+        if edges is None:
+            skipped.append("voxel")
+        else:
+            per["voxel"] = _voxel_separation(ref_showers, gen_showers, geo, edges)
+            groups_of["voxel"] = "voxel"
+    _, groups = summarise(per, groups_of)
+    challenge = [v for g, v in groups.items() if g not in EXTRA_GROUPS]
+    failed = [name for name, v in per.items() if not np.isfinite(v)]
     return MetricResult(
-        summary,
+        max(challenge) if np.isfinite(challenge).all() else float("nan"),
         None,
         per_observable=per,
         per_observable_error=err,
         groups=groups,
-        details={"largest": {"name": worst, "value": per[worst]}, "skipped": skipped},
+        details={
+            "largest": _largest(per, groups_of, extra=False),
+            "extra": {
+                "groups": [g for g in EXTRA_GROUPS if g in groups],
+                "largest": _largest(per, groups_of, extra=True),
+            },
+            "failed": failed,
+            "skipped": skipped,
+        },
         ideal=0.0,
     )
+
+
+def _largest(per: dict[str, float], groups_of: dict[str, str], *, extra: bool) -> dict | None:
+    """The largest finite separation power of the challenge's (or the extra) histograms."""
+    mine = {
+        k: v for k, v in per.items() if (groups_of[k] in EXTRA_GROUPS) == extra and np.isfinite(v)
+    }
+    if not mine:
+        return None
+    name = max(mine, key=mine.__getitem__)
+    return {"name": name, "value": mine[name]}
 
 
 Pair = tuple[str, np.ndarray, np.ndarray, np.ndarray, str]
@@ -309,7 +349,8 @@ def _histogram_pairs(
     skipped: list[str],
 ) -> Iterator[Pair]:
     """Every histogram the challenge fills, as ``(name, reference values, generated
-    values, bin edges, group)``; names that cannot be binned are appended to ``skipped``."""
+    values, bin edges, group)``; names the reference cannot fill are appended to
+    ``skipped``."""
     gen_h = _histograms(geo, fg)
     for name, (x, group) in _histograms(geo, fr).items():
         try:
@@ -324,18 +365,21 @@ def _histogram_pairs(
     if per_energy and geo.challenge in ("1-photons", "1-pions"):
         ratio_r, ratio_g = fr.e_tot / fr.e_inc, fg.e_tot / fg.e_inc
         for lo, hi, edges in ds1_energy_bins(geo.particle):
+            name = f"E_tot/E_inc@{lo:g}MeV"
             sr = (fr.e_inc >= lo) & (fr.e_inc < hi)
+            if not sr.any():
+                skipped.append(name)
+                continue
             sg = (fg.e_inc >= lo) & (fg.e_inc < hi)
-            if sr.any() and sg.any():
-                name = f"E_tot/E_inc@{lo:g}MeV"
-                yield name, ratio_r[sr], ratio_g[sg], edges, "E_tot/E_inc per E_inc"
+            yield name, ratio_r[sr], ratio_g[sg], edges, PER_ENERGY
 
 
 def _separation(
     x: np.ndarray, y: np.ndarray, edges: np.ndarray, bootstrap: int, rng: np.random.Generator
 ) -> tuple[float, float | None]:
-    """The separation power of two samples in ``edges`` and, with ``bootstrap > 1``
-    resamplings of both, its standard error (``None`` otherwise)."""
+    """The separation power of two samples in ``edges`` (NaN when either has no entry in
+    range) and, with ``bootstrap > 1`` resamplings of both, its standard error (``None``
+    otherwise)."""
     from surrogate.metrics.functional import bin_index, counts
     from surrogate.metrics.functional import separation_power as sep
 
@@ -354,26 +398,29 @@ def _separation(
     return value, float(np.nanstd(boots, ddof=1))
 
 
-def _voxel_separation(ref: np.ndarray, gen: np.ndarray, geo: Geometry) -> float:
-    """Voxel-energy spectrum: logspace(log10 cut, log10 max_ref, 50), over chunks."""
+def _voxel_edges(ref: np.ndarray, geo: Geometry) -> np.ndarray | None:
+    """The voxel spectrum's bins, ``logspace(log10 cut, log10 max_ref, 50)``
+    (``plot_cell_dist``), or ``None`` when the reference has no voxel above the cut."""
+    ref = np.asarray(ref)
+    if not ref.size or np.max(ref) <= max(geo.cut, 0.0):
+        return None
+    edges = log_edges(ref, geo.cut, 50)
+    return edges if edges[-1] > edges[0] else None
+
+
+def _voxel_separation(ref: np.ndarray, gen: np.ndarray, geo: Geometry, edges: np.ndarray) -> float:
+    """Separation power of the cut voxel energies of both samples in ``edges``, filled
+    over chunks of events (dataset 3 does not fit in memory as float64)."""
     from surrogate.metrics.functional import bin_index, counts
     from surrogate.metrics.functional import separation_power as sep
 
-    ref_max = float(np.max(ref)) if np.size(ref) else 0.0
-    if ref_max <= 0:
-        return float("nan")
-    cut = geo.cut
-    low = cut if cut > 0 else float(np.min(np.asarray(ref)[np.asarray(ref) > 0]))
-    if ref_max <= low:
-        return float("nan")
-    edges = np.logspace(np.log10(low), np.log10(ref_max), 50)
     nb = len(edges) - 1
     hists = []
     for data in (ref, gen):
         total = np.zeros(nb)
         step = max(1, 20_000_000 // max(geo.n_voxels, 1))
         for s in range(0, len(data), step):
-            block = apply_cut(data[s : s + step], cut).reshape(-1)
+            block = apply_cut(data[s : s + step], geo.cut).reshape(-1)
             total += counts(bin_index(block, edges, overflow=False), nb)
         hists.append(total)
     return sep(hists[0], hists[1])

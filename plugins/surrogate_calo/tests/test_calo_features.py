@@ -170,3 +170,63 @@ def test_calogan_features_by_hand():
 def test_wrong_width_is_named():
     with pytest.raises(ValueError, match="6 voxels but geometry '2'"):
         high_level_features(SHOWERS, E_INC, "2")
+
+
+# -- evaluate.py's arithmetic on float32 files and its NaN --------------------------------
+def _ds1_showers(ratios, e_inc):
+    """1-photons showers holding ``ratio * E_inc`` in one voxel (float32, as written)."""
+    x = np.zeros((len(ratios), 368), dtype=np.float32)
+    x[:, 0] = np.asarray(ratios) * np.asarray(e_inc)
+    return x, np.asarray(e_inc, dtype=np.float64)
+
+
+def test_float32_sums_move_an_event_off_a_ring_centre_as_evaluate_py():
+    """Two voxels of layer 1's ring [20, 30] mm (centre 25, an edge of the EC_r bins):
+    1 + 3 * 2^-23 and 2 MeV.  Their float32 sum rounds (a tie, to even) up to 3 + 2^-21, so
+    HighLevelFeatures' EC_r = 25 (3 + 3 * 2^-23) / (3 + 2^-21) lies below 25, in the bin
+    [20, 25); a float64 sum would give exactly 25, one bin up."""
+    geo = get_geometry("1-photons")
+    x = np.zeros((1, 368), dtype=np.float32)
+    ring = geo.layer_slice(1).start + 8  # alpha bin 0, r bin 8 (16 r bins per alpha bin)
+    x[0, ring], x[0, ring + 16] = 1 + 3 * 2**-23, 2.0
+    f = high_level_features(x, [1e3], geo)
+    assert f.e_layer[1].dtype == np.float32 and f.e_layer[1][0] == 3 + 2**-21
+    assert f.ec_r[1][0] == 25 * (3 + 3 * 2**-23) / (3 + 2**-21) < 25
+    edges = histogram_edges("EC_r_1", geo)
+    assert np.searchsorted(edges, f.ec_r[1][0], side="right") - 1 == 4  # [20, 25)
+    f64 = high_level_features(x.astype(np.float64), [1e3], geo)
+    assert f64.ec_r[1][0] == 25.0  # why float64 arithmetic moved events on such edges
+
+
+def test_log_bins_top_edge_from_the_float32_maximum():
+    """evaluate.py's top edge is 10 ** float32(log10(max)) for float32 layer energies."""
+    ref = np.array([3.0, 777.7], dtype=np.float32)
+    edges = histogram_edges("E_layer_0", get_geometry("1-photons"), ref)
+    assert edges[-1] == 10 ** float(np.log10(np.float32(777.7)))
+    assert edges[-1] != pytest.approx(float(np.float32(777.7)), rel=1e-9)
+
+
+def test_a_missing_energy_is_a_failure_not_a_dropped_histogram():
+    """Reference: 256 MeV at E_tot/E_inc 0.475, 0.475, 0.975, 0.975 (bins of 0.05 from 0.4)
+    and 65.5 GeV at 0.995, 1.005 (bins of 0.01 from 0.9).  A model at 0.475 for 256 MeV
+    has S = 0.5 (0.25 / 1.5 + 0.25 / 0.5) = 1/3 there; one that puts 65.5 GeV showers at
+    0.5, outside [0.9, 1.1], leaves that histogram empty: NaN (evaluate.py's density of
+    no entries), listed as failed, and the summary is NaN.  The 13 energies the reference
+    lacks are skipped."""
+    e = [256.0] * 4 + [65536.0] * 2
+    ref, e_ref = _ds1_showers([0.475, 0.475, 0.975, 0.975, 0.995, 1.005], e)
+    gen, e_gen = _ds1_showers([0.475] * 4 + [0.5, 0.5], e)
+    res = separation_powers(ref, e_ref, gen, e_gen, "1-photons", voxels=False)
+    assert res.per_observable["E_tot/E_inc@256MeV"] == pytest.approx(1 / 3)
+    assert math.isnan(res.per_observable["E_tot/E_inc@65536MeV"])
+    assert res.details["failed"] == ["E_tot/E_inc@65536MeV"] and math.isnan(res.value)
+    assert math.isnan(res.groups["E_tot/E_inc per E_inc"])
+    assert len([s for s in res.details["skipped"] if s.startswith("E_tot/E_inc@")]) == 13
+    assert "E_tot/E_inc@256MeV" not in res.details["skipped"]
+    # a model without 65.5 GeV showers fails there too (and its 0.475s leave the global
+    # E_tot/E_inc histogram, linspace(0.5, 1.5), empty): missing is not better
+    missing = separation_powers(ref, e_ref, gen[:4], e_gen[:4], "1-photons", voxels=False)
+    assert missing.details["failed"] == ["E_tot/E_inc", "E_tot/E_inc@65536MeV"]
+    assert math.isnan(missing.value)
+    good = separation_powers(ref, e_ref, ref, e_ref, "1-photons", voxels=False)
+    assert good.value == 0.0 and good.details["failed"] == []
