@@ -66,6 +66,7 @@ from surrogate.interfaces import Conditions, Seed, check_n, make_rng
 from .geometry import CartesianLayer, Geometry, GeometryError, get_geometry
 from .io import challenge_spec
 from .materials import PARITIES, StackParameters
+from .preprocessing import default_chain, stored_threshold
 
 EM_PARTICLES = ("electron", "positron", "photon")
 E_KILL = 0.1  # MeV: below this the remaining energy is deposited at once (Geant4)
@@ -345,14 +346,23 @@ class GFlash(Simulator):
         for start, stop in self._chunks(energy):
             spots = self.spots(energy[start:stop], rng)
             out[start:stop] = self._readout.deposit(spots, stop - start)
-        if self.threshold > 0:
-            out[out < self.threshold] = 0.0
+        if self.threshold > 0:  # the readout: below the threshold is exactly 0
+            out[out < stored_threshold(self.threshold, out.dtype)] = 0.0
         return {"showers": out}
 
     def preprocessing(self) -> list[dict[str, Any]] | None:
-        from .preprocessing import default_chain
+        """The default chain, whose inverse reads generated showers out at this
+        simulator's threshold."""
+        return default_chain(self.geometry, threshold=self.threshold)
 
-        return default_chain(self.geometry)
+    def split(self) -> dict[str, Any] | None:
+        """CaloFlow's split (arXiv:2106.05285): the layer energies first, then the voxels
+        normalised by them (:mod:`.split`), read out with this simulator's threshold."""
+        return {
+            "type": "calo.layers",
+            "geometry": self.options["geometry"],
+            "threshold": self.threshold,
+        }
 
     # -- the Monte Carlo ------------------------------------------------------------------
     @property

@@ -22,7 +22,14 @@ on generation, so a model trained on ``calo.gflash`` output generates showers in
     the field's bound; the axis voxel, which holds most of a layer's energy, is the one
     least likely to be).
 
-All steps report their Jacobian, so flows' ``log_prob`` is in the units of raw MeV.
+Every chain of a geometry (or simulator) with a readout threshold starts with
+``calo.readout_threshold``: its inverse, the last thing a generated shower goes through,
+sets the voxels below the threshold to exactly 0, so a model's showers have the sparsity
+and the voxel spectrum near the threshold that the detector's (and ``calo.gflash``'s)
+showers have, instead of a continuous tail of tiny voxels.
+
+All steps report their Jacobian, so flows' ``log_prob`` is in the units of raw MeV; for
+the readout step, see :class:`ReadoutThreshold` for what that means.
 """
 
 from __future__ import annotations
@@ -40,6 +47,55 @@ CHAINS = ("logit", "log", "layers")
 # upper end of the logit's range for voxel / E_inc and E_layer / E_inc (fixed, not fitted,
 # so that held-out showers never fall outside it; E_tot / E_inc above 3 does not occur)
 LOGIT_HIGH = 3.0
+
+
+def stored_threshold(threshold: float, dtype: Any) -> float:
+    """The smallest value of ``dtype`` that is >= ``threshold``: zeroing what lies below it
+    leaves no non-zero voxel under the threshold once the showers are stored as ``dtype``
+    (float32 rounds some thresholds down, which would keep a voxel 1 ulp below them)."""
+    kind = np.dtype(dtype).type
+    t = kind(threshold)
+    if float(t) < threshold:  # compared as Python floats: numpy would compare as ``dtype``
+        t = np.nextafter(t, kind(np.inf))
+    return float(t)
+
+
+class ReadoutThreshold(Step):
+    """The detector's readout threshold: voxels below ``threshold`` (MeV) -> exactly 0.
+
+    ``inverse`` (generation) zeroes the voxels below the threshold, as the readout of
+    ``calo.gflash`` and of the challenge's Geant4 files does, so generated showers have
+    exact zeros where the reference has them.  ``forward`` applies the same readout,
+    which is the identity on data read out at this threshold (what the chains of
+    :func:`preprocessing_chain` are built for: the simulator's own threshold): its
+    log-determinant is 0, exactly, there.  On data with values below the threshold it
+    zeroes them too (a projection, with no Jacobian): the model is trained on the showers
+    as this detector reads them out.  ``log_prob`` stays the model's continuous density at
+    the read-out shower; it is not the likelihood of the thresholded law, whose voxels
+    have a point mass ``P(x_i < threshold)`` at 0 that no density describes.
+    """
+
+    type = "calo.readout_threshold"
+    params: ClassVar[dict[str, Any]] = {"threshold": None}
+
+    def __init__(self, config, spec, index):
+        super().__init__(config, spec, index)
+        try:
+            threshold = float(self.options["threshold"])
+        except (TypeError, ValueError):
+            threshold = float("nan")
+        if not threshold > 0:
+            raise SpecError(
+                f"{self.where}: threshold must be a number > 0 (MeV), not "
+                f"{self.options['threshold']!r}"
+            )
+        self.cut = {n: stored_threshold(threshold, spec.field(n).dtype) for n in self.fields}
+
+    def forward_field(self, name, x, conds):
+        return self.inverse_field(name, x, conds), np.zeros(len(x))
+
+    def inverse_field(self, name, y, conds):
+        return np.where(y < self.cut[name], 0.0, y)
 
 
 class LayerFractions(Step):
@@ -108,13 +164,29 @@ class LayerFractions(Step):
 
 
 def preprocessing_chain(
-    geometry: str | Geometry, kind: str = "logit", *, field: str = "showers"
+    geometry: str | Geometry,
+    kind: str = "logit",
+    *,
+    field: str = "showers",
+    threshold: float | None = None,
 ) -> list[dict[str, Any]]:
     """The transform chain ``kind`` (``logit``, ``log`` or ``layers``) for showers of
-    ``geometry``; see the module docstring."""
+    ``geometry``, read out at ``threshold`` MeV (default the geometry's
+    ``readout_threshold``; 0: none, no readout step); see the module docstring."""
     geo = get_geometry(geometry)
     if kind not in CHAINS:
         raise SpecError(f"unknown calo preprocessing {kind!r} (known: {', '.join(CHAINS)})")
+    threshold = geo.readout_threshold if threshold is None else float(threshold)
+    readout = (
+        [{"type": "calo.readout_threshold", "field": field, "threshold": threshold}]
+        if threshold > 0
+        else []
+    )
+    return readout + _transforms(geo, kind, field)
+
+
+def _transforms(geo: Geometry, kind: str, field: str) -> list[dict[str, Any]]:
+    """The chain ``kind`` after the readout step."""
     norm = {
         "type": "normalise_by_condition",
         "field": field,
@@ -136,6 +208,9 @@ def preprocessing_chain(
     ]
 
 
-def default_chain(geometry: str | Geometry) -> list[dict[str, Any]]:
-    """What ``calo.gflash`` offers generators by default: the ``logit`` chain."""
-    return preprocessing_chain(geometry, "logit")
+def default_chain(
+    geometry: str | Geometry, *, threshold: float | None = None
+) -> list[dict[str, Any]]:
+    """What ``calo.gflash`` offers generators by default: the ``logit`` chain, read out at
+    the simulator's threshold."""
+    return preprocessing_chain(geometry, "logit", threshold=threshold)

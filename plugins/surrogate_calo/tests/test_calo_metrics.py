@@ -84,10 +84,16 @@ def test_features_of_a_new_array_where_a_freed_one_was_are_its_own():
 def test_separation_power_and_fpd_on_showers(samples):
     sim, a, b = samples
     ctx = {"simulator": "calo.gflash", "simulator_options": sim.options}
-    res = evaluate(a, b, ["calo.separation_power", "fpd"], context=ctx)
+    res = evaluate(a, b, {"calo.separation_power": {}, "fpd": {"num_batches": 4}}, context=ctx)
     sp = res["calo.separation_power"]
-    assert 0 < sp.value < 0.1 and set(sp.groups) >= {"E_layer", "EC_eta", "voxel"}
-    assert sp.details["largest"]["value"] == max(sp.per_observable.values())
+    assert 0 < sp.value < 0.1 and set(sp.groups) >= {"E_layer", "EC_eta", "voxel", "EC_r"}
+    # the summary and the largest are over the hist-chi histograms; EC_r, W_r, sparsity apart
+    extra = ("EC_r", "W_r", "sparsity")
+    hist_chi = {k: v for k, v in sp.per_observable.items() if not k.startswith(extra)}
+    assert sp.details["largest"]["value"] == max(hist_chi.values())
+    assert sp.value == max(v for g, v in sp.groups.items() if g not in extra)
+    assert sp.details["extra"]["groups"] == list(extra)
+    assert sp.details["failed"] == [] and sp.details["skipped"] == []
     assert res["fpd"].value >= 0
     same = evaluate(a, a, ["calo.separation_power"], context=ctx)["calo.separation_power"]
     assert same.value == 0.0
@@ -201,6 +207,14 @@ def test_layer_fractions_anchor_the_axis_voxel_and_keep_generated_layer_energies
 
 def test_simulator_offers_its_chain():
     chain = surrogate.simulator("calo.gflash", geometry="2").preprocessing()
-    assert [s["type"] for s in chain] == ["normalise_by_condition", "logit", "standardise"]
+    assert [s["type"] for s in chain] == [
+        "calo.readout_threshold",
+        "normalise_by_condition",
+        "logit",
+        "standardise",
+    ]
+    assert chain[0]["threshold"] == 0.5e-3 / 0.033  # the simulator's readout
+    off = surrogate.simulator("calo.gflash", geometry="2", threshold=0).preprocessing()
+    assert [s["type"] for s in off] == ["normalise_by_condition", "logit", "standardise"]
     with pytest.raises(surrogate.SpecError, match="unknown calo preprocessing"):
         preprocessing_chain("2", "sqrt")
