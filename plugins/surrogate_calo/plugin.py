@@ -50,6 +50,11 @@ def register_preprocessing_steps(register: Register) -> None:
 
 
 @hookimpl
+def register_splits(register: Register) -> None:
+    register("calo.layers", "surrogate_calo.split:LayerSplit")
+
+
+@hookimpl
 def register_observables(register: Register) -> None:
     register("calo.observables", "surrogate_calo.metrics:ShowerObservables")
 
