@@ -30,18 +30,25 @@ showers have, instead of a continuous tail of tiny voxels.
 
 All steps report their Jacobian, so flows' ``log_prob`` is in the units of raw MeV; for
 the readout step, see :class:`ReadoutThreshold` for what that means.
+
+No chain knows that the alpha bins are equivalent: every voxel is its own input
+dimension.  :func:`augment_alpha` adds rotated copies of training showers (rotations
+about the shower axis by whole alpha bins of every alpha-binned layer at once), the
+augmentation for data that have that symmetry (``calo.gflash``: phi uniform).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
 
+from surrogate import Events
 from surrogate.errors import SpecError
 from surrogate.preprocessing import Step
 
-from .geometry import Geometry, GeometryError, get_geometry
+from .geometry import CartesianLayer, Geometry, GeometryError, get_geometry
 
 CHAINS = ("logit", "log", "layers")
 # upper end of the logit's range for voxel / E_inc and E_layer / E_inc (fixed, not fitted,
@@ -214,3 +221,54 @@ def default_chain(
     """What ``calo.gflash`` offers generators by default: the ``logit`` chain, read out at
     the simulator's threshold."""
     return preprocessing_chain(geometry, "logit", threshold=threshold)
+
+
+# -- the alpha symmetry ---------------------------------------------------------------------
+def alpha_period(geometry: str | Geometry) -> int:
+    """``P``: rotations about the shower axis by ``2 pi / P`` map every alpha-binned layer's
+    bins onto bins (``P`` = gcd of their ``n_alpha``; 1 without such layers).  Polar layers
+    only: a Cartesian grid (CaloGAN) is not binned in alpha."""
+    geo = get_geometry(geometry)
+    if any(isinstance(layer, CartesianLayer) for layer in geo.layers):
+        raise GeometryError(f"geometry {geo.name!r} has Cartesian layers: no alpha bins to rotate")
+    return math.gcd(*(geo.layers[i].n_alpha for i in geo.alpha_layers)) if geo.alpha_layers else 1
+
+
+def rotate_alpha(showers: np.ndarray, geometry: str | Geometry, shifts: np.ndarray) -> np.ndarray:
+    """Each shower rotated about its axis by ``shifts[i] * 2 pi / P`` (:func:`alpha_period`):
+    in a layer of ``n_alpha`` bins, bin ``a`` moves to ``(a + shifts[i] n_alpha / P) mod
+    n_alpha``; layers with one alpha bin are unchanged.  E_layer, EC_r, W_r and sparsity
+    are invariant; (EC_eta, EC_phi) turn by the same angle."""
+    geo = get_geometry(geometry)
+    period = alpha_period(geo)
+    x = np.array(showers, copy=True)
+    shifts = np.broadcast_to(np.asarray(shifts, dtype=np.int64), (len(x),))
+    rows = np.arange(len(x))[:, None]
+    for layer_id in geo.alpha_layers:
+        grid = geo.layer_grid(x, layer_id)  # (N, n_alpha, n_r)
+        n_alpha = grid.shape[1]
+        source = (np.arange(n_alpha)[None, :] - shifts[:, None] * (n_alpha // period)) % n_alpha
+        x[:, geo.layer_slice(layer_id)] = grid[rows, source].reshape(len(x), -1)
+    return x
+
+
+def augment_alpha(
+    events: Events, geometry: str | Geometry, *, copies: int = 1, seed: int | None = None
+) -> Events:
+    """``events`` followed by ``copies`` copies of them, each shower rotated by a uniformly
+    drawn multiple of ``2 pi / P`` (:func:`rotate_alpha`): training data for a model of
+    showers whose distribution has that symmetry.  ``calo.gflash``'s has it exactly (phi is
+    uniform); the challenge's datasets 2 and 3 up to the cylinder's curvature; dataset 1
+    does not (ATLAS's eta and phi differ: the accordion, the magnetic field), so it is not
+    an augmentation for Geant4 ds1 showers."""
+    geo = get_geometry(geometry)
+    period = alpha_period(geo)
+    if copies < 0:
+        raise SpecError(f"augment_alpha: copies must be >= 0, not {copies}")
+    rng = np.random.default_rng(seed)
+    parts = [events]
+    for _ in range(copies):
+        shifts = rng.integers(0, period, len(events))
+        fields = dict(events.fields) | {"showers": rotate_alpha(events["showers"], geo, shifts)}
+        parts.append(Events(fields, dict(events.conditions), events.spec))
+    return Events.concatenate(parts)

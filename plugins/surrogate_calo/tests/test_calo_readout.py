@@ -10,7 +10,7 @@ import pytest
 import surrogate
 from surrogate.io import EventFile
 from surrogate.preprocessing import Preprocessing
-from surrogate_calo import get_geometry
+from surrogate_calo import GeometryError, get_geometry
 from surrogate_calo.features import high_level_features
 from surrogate_calo.preprocessing import preprocessing_chain, stored_threshold
 
@@ -101,3 +101,34 @@ def test_the_threshold_survives_the_float32_cast():
     spec = surrogate.simulator("calo.gflash", geometry="test").spec
     with pytest.raises(surrogate.SpecError, match="threshold must be a number > 0"):
         Preprocessing([{"type": "calo.readout_threshold", "threshold": 0}], spec)
+
+
+def test_alpha_rotations_move_whole_alpha_bins_and_keep_the_invariants():
+    """A quarter turn of the ``test`` geometry (4 alpha bins) moves bin a to a + 1 in every
+    layer; E_layer, EC_r, W_r, sparsity do not change; (EC_eta, EC_phi) turns by 90
+    degrees: (eta, phi) -> (-phi, eta).  Rotated copies for augmentation keep the
+    conditions."""
+    from surrogate_calo.preprocessing import alpha_period, augment_alpha, rotate_alpha
+
+    geo = get_geometry("test")
+    assert alpha_period(geo) == 4 and alpha_period("1-photons") == 10
+    assert alpha_period("2") == 16 and alpha_period("3") == 50
+    events = surrogate.simulator("calo.gflash", geometry="test").sample(20, seed=2)
+    x = events["showers"]
+    turned = rotate_alpha(x, geo, np.ones(20, dtype=int))
+    for layer in geo.alpha_layers:
+        np.testing.assert_array_equal(
+            geo.layer_grid(turned, layer), np.roll(geo.layer_grid(x, layer), 1, axis=1)
+        )
+    np.testing.assert_array_equal(rotate_alpha(x, geo, np.full(20, 4)), x)  # a full turn
+    f, g = (high_level_features(s, events["incident_energies"], geo) for s in (x, turned))
+    for layer in geo.relevant_layers:
+        for key in ("e_layer", "ec_r", "w_r", "sparsity"):
+            np.testing.assert_allclose(getattr(g, key)[layer], getattr(f, key)[layer], rtol=1e-6)
+        np.testing.assert_allclose(g.ec_eta[layer], -f.ec_phi[layer], atol=1e-4)
+        np.testing.assert_allclose(g.ec_phi[layer], f.ec_eta[layer], atol=1e-4)
+    aug = augment_alpha(events, geo, copies=2, seed=0)
+    assert len(aug) == 60 and (aug["incident_energies"][40:] == events["incident_energies"]).all()
+    np.testing.assert_allclose(aug["showers"][40:].sum(1), x.sum(1), rtol=1e-6)
+    with pytest.raises(GeometryError, match="Cartesian"):
+        alpha_period("calogan")
