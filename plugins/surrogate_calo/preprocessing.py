@@ -258,9 +258,9 @@ def augment_alpha(
     """``events`` followed by ``copies`` copies of them, each shower rotated by a uniformly
     drawn multiple of ``2 pi / P`` (:func:`rotate_alpha`): training data for a model of
     showers whose distribution has that symmetry.  ``calo.gflash``'s has it exactly (phi is
-    uniform); the challenge's datasets 2 and 3 up to the cylinder's curvature; dataset 1
-    does not (ATLAS's eta and phi differ: the accordion, the magnetic field), so it is not
-    an augmentation for Geant4 ds1 showers."""
+    uniform); the challenge's datasets 2 and 3 up to the cylinder's curvature; for Geant4
+    dataset-1 showers it is not to be assumed (ATLAS's eta and phi directions need not be
+    equivalent: the accordion, the magnetic field)."""
     geo = get_geometry(geometry)
     period = alpha_period(geo)
     if copies < 0:
