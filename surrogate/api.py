@@ -182,6 +182,8 @@ def train(
     hp = dict(request.hyperparameters)
     if "preprocessing" in cls.defaults and "preprocessing" not in hp:
         hp["preprocessing"] = None if sim is None else sim.preprocessing()
+    if "split" in cls.defaults and "split" not in hp:
+        hp["split"] = None if sim is None else sim.split()
     if overwrite and not resume:
         cls.clear_resume_state(out)
     model = cls(**hp)

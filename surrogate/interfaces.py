@@ -130,6 +130,9 @@ class Surrogate(ABC):
     #: A baseline (a closed-form fit, say) is the floor comparisons show learned models
     #: against; comparisons include every registered baseline.
     baseline: ClassVar[bool] = False
+    #: False: the family ignores conditions, so it cannot be a stage of a two-stage model
+    #: (whose second stage is conditioned on the first's output).
+    conditional: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -181,7 +184,7 @@ class Surrogate(ABC):
         if isinstance(source, Events):
             source = source.check(spec, what="training data")
         # before _fit, so that a training loop sampling the model draws them too
-        self.trained_conditions, self.metrics = record(source, spec, seed=seed), {}
+        self.trained_conditions, self.metrics = record(source, spec), {}
         self.provenance = {
             "data": str(data) if not isinstance(data, Events) else "in-memory events",
             "n_events": len(source),

@@ -11,10 +11,11 @@ keeps working.  Loading runs in phases, so that the order of plugins does not ma
 
 The kinds of things registered are the registration hooks' kinds
 (:func:`surrogate.hookspecs.registration_hook`): the core's (``simulator``, ``surrogate``,
-``metric``, ``observables``, ``preprocessing``, ``layout``, ``command``) and any a plugin
-declares (``calo.geometry``).  Two plugins registering one name is an error that names
-both packages, raised when that name is used.  Factories given as ``"module:attr"``
-strings are imported on first use, so ``surrogate plugins`` stays cheap (no torch).
+``metric``, ``observables``, ``preprocessing``, ``layout``, ``split``, ``command``, and the
+presets), and any a plugin declares (``calo.geometry``).  Two plugins registering one
+name is an error that names both packages, raised when that name is used.  Factories
+given as ``"module:attr"`` strings are imported on first use, so ``surrogate plugins``
+stays cheap (no torch).
 
 Environment:
   ``SURROGATE_DISABLE_PLUGIN_AUTOLOAD=1``  load only the built-in plugins (those of the

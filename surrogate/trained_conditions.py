@@ -8,7 +8,9 @@ records the training data's conditions, whatever the family, with :func:`record`
 - **exactly**, when the condition rows take at most :data:`MAX_DISTINCT` distinct values
   (a dataset of fixed energies): the distinct rows and how many events each has;
 - otherwise as a **uniform random subsample** of :data:`SUBSAMPLE` rows (without
-  replacement, seeded from the fit's seed), the training sample's empirical distribution.
+  replacement), the training sample's empirical distribution.  Its random stream is a
+  fixed one: the record is a property of the data alone, so a resumed fit (which knows no
+  seed until the loop reads its checkpoint) and any fit seed record the same rows.
 
 The training source is read batch by batch (at most :data:`READ_BYTES` of events at a
 time), so a file larger than memory is never held at once; the subsample keeps the rows
@@ -47,8 +49,7 @@ READ_EVENTS = 2**20
 #: Distinct values a model card lists (the most common, in order of value); the rest are
 #: counted.
 CARD_VALUES = 50
-#: Spawn key of the subsample's random stream, apart from the streams a family draws from
-#: the same fit seed.
+#: Entropy of the subsample's fixed random stream.
 _STREAM = 0x636F6E64
 
 
@@ -169,13 +170,12 @@ class TrainedConditions:
 
 
 # -- recording --------------------------------------------------------------------------
-def record(source: Any, spec: EventSpec, *, seed: Any) -> TrainedConditions | None:
+def record(source: Any, spec: EventSpec) -> TrainedConditions | None:
     """The condition record of ``source`` (``Events`` or an event-file reader: ``len`` and
-    slices), ``None`` for an unconditional spec.  ``seed`` (the fit's: an int, a
-    ``SeedSequence`` or ``None`` for a fresh one) seeds the subsample."""
+    slices), ``None`` for an unconditional spec."""
     if not spec.conditions:
         return None
-    recorder = _Recorder(len(spec.conditions), _subsample_rng(seed))
+    recorder = _Recorder(len(spec.conditions), np.random.default_rng(_STREAM))
     for rows in condition_batches(source, spec):
         recorder.add(rows)
     return recorder.result(spec.condition_names)
@@ -192,18 +192,6 @@ def condition_batches(
     total = len(source) if stop is None else min(int(stop), len(source))
     for start in range(0, total, step):
         yield source[start : min(start + step, total)].condition_matrix()
-
-
-def _subsample_rng(seed: Any) -> np.random.Generator:
-    """A stream of its own from the fit's seed, so the subsample neither takes numbers
-    from nor shifts the streams a family derives from the same seed."""
-    if isinstance(seed, np.random.SeedSequence):
-        sequence = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, _STREAM))
-    elif isinstance(seed, (int, np.integer)):
-        sequence = np.random.SeedSequence(int(seed) % 2**64, spawn_key=(_STREAM,))
-    else:
-        sequence = np.random.SeedSequence()
-    return np.random.default_rng(sequence)
 
 
 class _Recorder:

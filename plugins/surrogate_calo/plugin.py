@@ -47,6 +47,7 @@ def register_layouts(register: Register) -> None:
 @hookimpl
 def register_preprocessing_steps(register: Register) -> None:
     register("calo.layer_fractions", "surrogate_calo.preprocessing:LayerFractions")
+    register("calo.readout_threshold", "surrogate_calo.preprocessing:ReadoutThreshold")
 
 
 @hookimpl

@@ -389,7 +389,7 @@ class Trainer:
         if torch.cuda.is_available():
             rng["cuda"] = list(torch.cuda.get_rng_state_all())
         extra = {
-            k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v)
+            k: (torch.from_numpy(np.asarray(v, order="C")) if isinstance(v, np.ndarray) else v)
             for k, v in self.extra_state.items()
         }
         return {
