@@ -31,6 +31,12 @@ import surrogate
 from surrogate_calo.io import inspect_challenge_file, read_challenge, write_challenge
 
 
+def _num(value: float | None) -> str:
+    """A value of the report, or why there is none (a summary is null when a histogram
+    the model left empty failed it, a floor is null when not computed)."""
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--geometry", default="1-photons")
@@ -91,7 +97,7 @@ def main(argv=None) -> int:
     print(f"validation: {report.status}; report {report.html_path}")
     for row in report.data["metrics"]:
         model_value, floor = row["model"]["value"], (row.get("floor") or {}).get("value")
-        print(f"  {row['name']:>24}: model {model_value:.4g}   reference floor {floor:.4g}")
+        print(f"  {row['name']:>24}: model {_num(model_value)}   reference floor {_num(floor)}")
     for b in report.data.get("bounds", []):
         print(f"  bound {b['metric']}: {'pass' if b['passed'] else 'FAIL'} ({b['message']})")
 

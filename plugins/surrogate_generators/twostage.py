@@ -144,7 +144,7 @@ class TwoStage(Surrogate):
             cls = surrogate_class(name)
         except PluginError as exc:
             raise SpecError(f"{WHERE}: {stage}: {exc}") from None
-        if not getattr(cls, "conditional", True):
+        if not cls.conditional:
             raise SpecError(
                 f"{WHERE}: {stage} family {name!r} cannot take conditions (stage 1 is "
                 "conditioned on the events' conditions, stage 2 on the summary too)"
