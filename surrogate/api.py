@@ -173,7 +173,7 @@ def train(
         metadata, spec = source.metadata, source.spec
     cls = surrogate_class(family)
     request = _resolve_request(cls, out, dict(hyperparameters or {}), seed, resume)
-    sim = _reference_simulator(simulator, metadata)
+    sim = reference_simulator(simulator, metadata)
     if sim is not None and simulator is not None and not spec.compatible_with(sim.spec):
         raise SpecError(
             f"{data} holds {metadata.get('producer') or 'unknown'} events ({_shapes(spec)}), "
@@ -218,7 +218,7 @@ def _shapes(spec: Any) -> str:
     return f"fields {fields}; conditions {', '.join(spec.condition_names) or 'none'}"
 
 
-def _reference_simulator(name: str | None, metadata: Mapping[str, Any]) -> Simulator | None:
+def reference_simulator(name: str | None, metadata: Mapping[str, Any]) -> Simulator | None:
     """The simulator named, else the one that produced the file when it is installed here
     (built with the file's options when it made the file)."""
     producer = metadata.get("producer") if metadata.get("producer_kind") == "simulator" else None

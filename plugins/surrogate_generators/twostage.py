@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from surrogate import Surrogate
-from surrogate.api import _reference_simulator
+from surrogate.api import reference_simulator
 from surrogate.errors import PluginError, SpecError, SurrogateError, TrainingError
 from surrogate.events import Events
 from surrogate.factories import surrogate_class
@@ -245,7 +245,7 @@ class TwoStage(Surrogate):
     def _simulator_split(self, data: Any) -> Mapping[str, Any]:
         """The split the training file's simulator offers (the ``preprocessing`` chain's
         rule: the producer, with the file's options, when it is installed)."""
-        sim = _reference_simulator(None, getattr(data, "metadata", None) or {})
+        sim = reference_simulator(None, getattr(data, "metadata", None) or {})
         config = None if sim is None else sim.split()
         if config is None:
             raise SpecError(
