@@ -79,8 +79,11 @@ class TorchSurrogate(Surrogate):
     settings: TorchSettings
     #: Overrides of the loop's defaults (:class:`~surrogate.training.TrainOptions`).
     train_defaults: ClassVar[dict[str, Any]] = {}
-    #: Events generated per forward pass when sampling.
-    sample_batch_size: ClassVar[int] = 65536
+    #: At most this many events per forward pass when sampling or evaluating densities...
+    max_sample_batch: ClassVar[int] = 65536
+    #: ... and at most this many event scalars: a spline flow's intermediates are ~25x the
+    #: batch, so 65536 CaloGAN showers (504 voxels) at once took 24 GB and were killed.
+    sample_scalars: ClassVar[int] = 2**22
 
     def __init__(self, spec: EventSpec | None = None, **hyperparameters: Any) -> None:
         super().__init__(spec, **hyperparameters)
@@ -363,6 +366,11 @@ class TorchSurrogate(Surrogate):
         finally:
             for k, net in self.nets.items():
                 net.train(modes[k])
+
+    @property
+    def sample_batch_size(self) -> int:
+        """Events per forward pass: wide events in smaller batches (see ``sample_scalars``)."""
+        return max(1, min(self.max_sample_batch, self.sample_scalars // max(self.x_dim, 1)))
 
     def _sample(self, n, conditions, rng):
         self._require_trained()
