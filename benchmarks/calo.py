@@ -340,6 +340,68 @@ def _epochs(row: dict) -> str:
     return f"{row['epochs_run']}/{row['epochs']}" if "epochs" in row else str(row["epochs_run"])
 
 
+def feature_groups(showers: np.ndarray, energies: np.ndarray, geometry) -> dict[str, np.ndarray]:
+    """Feature matrices by what they describe, each with log10 E_inc: what a classifier
+    sees when it tells generated showers from reference ones (issue #10, item 3)."""
+    from surrogate_calo.features import apply_cut, high_level_features
+
+    geo = geometry
+    hlf = high_level_features(showers, energies, geo)
+    e = np.log10(energies.reshape(-1, 1))
+
+    def stack(cols: list) -> np.ndarray:
+        return np.concatenate([e, *[np.asarray(c).reshape(len(e), -1) for c in cols]], axis=1)
+
+    cut = apply_cut(showers, geo.readout_threshold).astype(np.float64)
+    groups = {
+        f"layer {i} voxels": stack([cut[:, geo.layer_slice(i)] / energies.reshape(-1, 1)])
+        for i in geo.relevant_layers
+    }
+    nonzero = cut[cut > 0]
+    edges = np.linspace(np.log10(max(geo.readout_threshold, 1e-3)), np.log10(nonzero.max()), 31)
+    spectrum = np.stack([np.histogram(np.log10(row[row > 0]), edges)[0] for row in cut])
+    groups["voxel spectrum"] = stack([spectrum / max(cut.shape[1], 1)])
+    groups["sparsity"] = stack([hlf.sparsity[i] for i in geo.relevant_layers])
+    groups["layer energies"] = stack([np.log10(hlf.e_layer[i] + 1e-8) for i in geo.relevant_layers])
+    groups["centres"] = stack(
+        [d[i] / 100 for d in (hlf.ec_eta, hlf.ec_phi) for i in geo.alpha_layers]
+        + [hlf.ec_r[i] / 100 for i in geo.relevant_layers]
+    )
+    groups["widths"] = stack(
+        [d[i] / 100 for d in (hlf.w_eta, hlf.w_phi) for i in geo.alpha_layers]
+        + [hlf.w_r[i] / 100 for i in geo.relevant_layers]
+    )
+    return groups
+
+
+def part_groups(args) -> None:
+    """The classifier AUC (``--classifier`` preset) on each feature group, for the floor
+    (a second ``calo.gflash`` sample) and every model saved under ``--workdir``."""
+    import surrogate
+    from surrogate.metrics.classifier import classifier_test, preset
+
+    path = Path(args.json)
+    for geometry in args.bench_geometries:
+        sim = surrogate.simulator("calo.gflash", geometry=geometry)
+        reference = sim.sample(args.test_events, seed=2)
+        energies = np.asarray(reference["incident_energies"], dtype=np.float64)
+        ref = feature_groups(reference["showers"], energies, sim.geometry)
+        sources = {"floor (calo.gflash)": sim}
+        sources |= {
+            f.name[len(geometry) + 1 :]: surrogate.load(f)
+            for f in sorted(Path(args.workdir).glob(f"{geometry}-*"))
+        }
+        for label, source in sources.items():
+            gen = source.sample(len(energies), {"incident_energies": energies}, seed=4)
+            groups = feature_groups(gen["showers"], energies, sim.geometry)
+            row = {"geometry": geometry, "family": label, "n": len(energies)}
+            for name, x in groups.items():
+                res = classifier_test(ref[name], x, **preset(args.classifier), seed=0)
+                row[name] = {"auc": res["auc"], "auc_error": res.get("auc_error")}
+            save_row(path, "groups", row, ("geometry", "family"))
+            print(json.dumps(row), flush=True)
+
+
 def table(results: dict) -> str:
     lines = []
     sim = results.get("simulator")
@@ -403,7 +465,9 @@ def table(results: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--part", choices=("simulator", "generators", "speed", "table"), default="table")
+    p.add_argument(
+        "--part", choices=("simulator", "generators", "speed", "groups", "table"), default="table"
+    )
     p.add_argument("--json", default=str(Path(__file__).with_name("calo-results.json")))
     p.add_argument("--geometries", nargs="+", default=["3", "2", "1-photons", "calogan"])
     p.add_argument("--budget", type=float, default=3.0, help="seconds per speed point")
@@ -441,6 +505,8 @@ def main(argv=None) -> int:
         part_generators(args)
     elif args.part == "speed":
         part_speed(args)
+    elif args.part == "groups":
+        part_groups(args)
     results = json.loads(path.read_text()) if path.exists() else {}
     print(table(results))
     return 0
