@@ -340,9 +340,19 @@ def _epochs(row: dict) -> str:
     return f"{row['epochs_run']}/{row['epochs']}" if "epochs" in row else str(row["epochs_run"])
 
 
-def feature_groups(showers: np.ndarray, energies: np.ndarray, geometry) -> dict[str, np.ndarray]:
+def spectrum_edges(showers: np.ndarray, geometry) -> np.ndarray:
+    """Log10 voxel-energy bin edges from the threshold to the reference's largest voxel:
+    one set for both samples (edges of each sample's own would tell them apart)."""
+    top = float(np.max(showers))
+    return np.linspace(np.log10(max(geometry.readout_threshold, 1e-3)), np.log10(top), 31)
+
+
+def feature_groups(
+    showers: np.ndarray, energies: np.ndarray, geometry, edges: np.ndarray
+) -> dict[str, np.ndarray]:
     """Feature matrices by what they describe, each with log10 E_inc: what a classifier
-    sees when it tells generated showers from reference ones (issue #10, item 3)."""
+    sees when it tells generated showers from reference ones (issue #10, item 3).  The
+    voxel spectrum is each shower's histogram of log10 voxel energies over ``edges``."""
     from surrogate_calo.features import apply_cut, high_level_features
 
     geo = geometry
@@ -357,8 +367,6 @@ def feature_groups(showers: np.ndarray, energies: np.ndarray, geometry) -> dict[
         f"layer {i} voxels": stack([cut[:, geo.layer_slice(i)] / energies.reshape(-1, 1)])
         for i in geo.relevant_layers
     }
-    nonzero = cut[cut > 0]
-    edges = np.linspace(np.log10(max(geo.readout_threshold, 1e-3)), np.log10(nonzero.max()), 31)
     spectrum = np.stack([np.histogram(np.log10(row[row > 0]), edges)[0] for row in cut])
     groups["voxel spectrum"] = stack([spectrum / max(cut.shape[1], 1)])
     groups["sparsity"] = stack([hlf.sparsity[i] for i in geo.relevant_layers])
@@ -385,7 +393,8 @@ def part_groups(args) -> None:
         sim = surrogate.simulator("calo.gflash", geometry=geometry)
         reference = sim.sample(args.test_events, seed=2)
         energies = np.asarray(reference["incident_energies"], dtype=np.float64)
-        ref = feature_groups(reference["showers"], energies, sim.geometry)
+        edges = spectrum_edges(reference["showers"], sim.geometry)
+        ref = feature_groups(reference["showers"], energies, sim.geometry, edges)
         sources = {"floor (calo.gflash)": sim}
         sources |= {
             f.name[len(geometry) + 1 :]: surrogate.load(f)
@@ -393,7 +402,7 @@ def part_groups(args) -> None:
         }
         for label, source in sources.items():
             gen = source.sample(len(energies), {"incident_energies": energies}, seed=4)
-            groups = feature_groups(gen["showers"], energies, sim.geometry)
+            groups = feature_groups(gen["showers"], energies, sim.geometry, edges)
             row = {"geometry": geometry, "family": label, "n": len(energies)}
             for name, x in groups.items():
                 res = classifier_test(ref[name], x, **preset(args.classifier), seed=0)
