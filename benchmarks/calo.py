@@ -411,6 +411,21 @@ def part_groups(args) -> None:
             print(json.dumps(row), flush=True)
 
 
+def _groups_table(rows: list[dict]) -> list[str]:
+    """Part ``groups``: one line per geometry and source, the AUC of each feature group."""
+    lines = []
+    for geometry in sorted({r["geometry"] for r in rows}):
+        mine = [r for r in rows if r["geometry"] == geometry]
+        names = [k for k in mine[0] if k not in ("geometry", "family", "n")]
+        lines += ["", f"{geometry}: classifier AUC by feature group ({mine[0]['n']} vs "
+                  f"{mine[0]['n']} showers)", "", "| source | " + " | ".join(names) + " |",
+                  "|---|" + "---|" * len(names)]  # fmt: skip
+        for r in mine:
+            cells = [f"{r[k]['auc']:.3f}" for k in names]
+            lines.append(f"| {r['family']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def table(results: dict) -> str:
     lines = []
     sim = results.get("simulator")
@@ -464,6 +479,7 @@ def table(results: dict) -> str:
                 + (f"{s['showers_per_s']:.0f} | {s['speedup']:.3g} |" if s else "- | - |")
             )
         refs = {r["geometry"]: r for r in results.get("speed", {}).get("rows", [])}
+        lines += _groups_table(results.get("groups", {}).get("rows", []))
         for geo, r in refs.items():
             lines.append(
                 f"\n{geo}: calo.gflash {r['gflash_showers_per_s']:.0f} showers/s at batch "
