@@ -161,16 +161,16 @@ def _hlf_max(result) -> tuple[str, float]:
 
 
 def build(family: str, sim, pre: list, options: dict):
-    """An untrained model of ``family`` with the simulator's preprocessing or split."""
+    """An untrained model of ``family`` on the chain ``pre`` (``--chain``), else with what
+    the simulator recommends (its split), as ``surrogate train`` chooses."""
     import surrogate
+    from surrogate.api import hyperparameters_for
 
     cls = surrogate.surrogate_class(family)
     hp = dict(options)
     if "preprocessing" in cls.defaults:
         hp.setdefault("preprocessing", pre)
-    if "split" in cls.defaults:
-        hp.setdefault("split", sim.split())
-    return cls(**hp)
+    return cls(**hyperparameters_for(cls, hp, sim))
 
 
 def train_within(family: str, sim, data, pre: list, minutes: float, seed: int, options: dict):

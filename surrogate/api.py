@@ -179,11 +179,7 @@ def train(
             f"{data} holds {metadata.get('producer') or 'unknown'} events ({_shapes(spec)}), "
             f"not {simulator}'s ({_shapes(sim.spec)})"
         )
-    hp = dict(request.hyperparameters)
-    if "preprocessing" in cls.defaults and "preprocessing" not in hp:
-        hp["preprocessing"] = None if sim is None else sim.preprocessing()
-    if "split" in cls.defaults and "split" not in hp:
-        hp["split"] = None if sim is None else sim.split()
+    hp = hyperparameters_for(cls, request.hyperparameters, sim)
     if overwrite and not resume:
         cls.clear_resume_state(out)
     model = cls(**hp)
@@ -191,6 +187,23 @@ def train(
     model.fit(data, seed=request.seed, workdir=out, progress=progress, max_time=max_time, **loop)
     model.save(out)
     return model
+
+
+def hyperparameters_for(
+    cls: type[Surrogate], given: Mapping[str, Any], sim: Simulator | None
+) -> dict[str, Any]:
+    """A family's hyper-parameters for events of ``sim``: ``given``, plus what the
+    simulator recommends for those the family declares and ``given`` leaves out (its
+    preprocessing chain, its two-stage split); ``sim=None``: the family's defaults.
+
+    The one place this choice is made, so ``train``, comparisons and benchmarks build the
+    same model from the same events."""
+    hp = dict(given)
+    if "preprocessing" in cls.defaults and "preprocessing" not in hp:
+        hp["preprocessing"] = None if sim is None else sim.preprocessing()
+    if "split" in cls.defaults and "split" not in hp:
+        hp["split"] = None if sim is None else sim.split()
+    return hp
 
 
 def _check_output(out: Path, *, resume: bool, overwrite: bool) -> None:

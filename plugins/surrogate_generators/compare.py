@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from surrogate.api import hyperparameters_for
 from surrogate.errors import SurrogateError
 from surrogate.events import Events
 from surrogate.factories import simulator as build_simulator
@@ -482,9 +483,7 @@ def _options_for(cls: type[Surrogate], hp_all: Mapping[str, Any], sim: Simulator
     """A family's hyper-parameters: those "for every family" it takes, then its own."""
     hp = {k: v for k, v in hp_all.get("*", {}).items() if k in cls.defaults}
     hp.update(hp_all.get(cls.name, {}))
-    if "preprocessing" in cls.defaults and "preprocessing" not in hp:
-        hp["preprocessing"] = sim.preprocessing()  # the simulator's chain, as train does
-    return hp
+    return hyperparameters_for(cls, hp, sim)  # the simulator's chain or split, as train
 
 
 def _run(run: Run, job: Job, workdir: Path | None, say: Callable[[str], None]) -> Run:
