@@ -185,13 +185,21 @@ def condition_batches(
     source: Any, spec: EventSpec, stop: int | None = None
 ) -> Iterator[np.ndarray]:
     """``(m, n_conditions)`` float64 matrices of the first ``stop`` events of ``source``
-    (``None``: all), in order, read at most :data:`READ_BYTES` (and :data:`READ_EVENTS`
-    events) at a time."""
+    (``None``: all), in order, at most :data:`READ_BYTES` of events (and
+    :data:`READ_EVENTS` events) at a time.  A file reader's ``read_conditions`` reads the
+    condition datasets alone: a pass over the conditions of a training file does not read
+    its showers again."""
     per_event = sum(f.size * np.dtype(f.dtype).itemsize for f in spec.fields) or 1
     step = max(1, min(READ_EVENTS, READ_BYTES // per_event))
     total = len(source) if stop is None else min(int(stop), len(source))
+    read = getattr(source, "read_conditions", None)
     for start in range(0, total, step):
-        yield source[start : min(start + step, total)].condition_matrix()
+        key = slice(start, min(start + step, total))
+        if read is None or not spec.conditions:
+            yield source[key].condition_matrix()
+        else:
+            conds = read(key)
+            yield np.stack([conds[name] for name in spec.condition_names], axis=1)
 
 
 class _Recorder:

@@ -184,3 +184,17 @@ def test_root_ntuple_with_branch_mapping(tmp_path, cols):
     assert (ev["energy"] == 5000.0).all()
     with pytest.raises(EventFileError, match="no branch 'nope'"):
         open_events(path, cols, tree="hits", branches={"hits": "nope"})
+
+
+def test_conditions_are_read_without_the_fields(tmp_path, monkeypatch):
+    """Recording a model's training conditions reads only the condition datasets."""
+    from surrogate.io import EventFile
+    from surrogate.trained_conditions import condition_batches
+
+    ev = events(TOY, 500)
+    path = write_events(tmp_path / "toy.h5", ev, meta(TOY))
+    with open_events(path) as reader:
+        monkeypatch.setattr(EventFile, "__getitem__", None)  # a field read would fail
+        rows = np.concatenate(list(condition_batches(reader, TOY)))
+        np.testing.assert_array_equal(rows[:, 0], ev["radius"])
+        assert reader.read_conditions(slice(10, 20))["radius"].shape == (10,)

@@ -205,6 +205,18 @@ class EventFile:
             raise EventFileError(f"{self.path}: read failed, file truncated? ({exc})") from exc
         return Events.checked(fields, conds, self.spec, what=str(self.path))
 
+    def read_conditions(self, key: slice) -> dict[str, np.ndarray]:
+        """The conditions of ``self[key]``, checked, without reading the fields (what
+        recording a model's training conditions or ``--conditions-from`` needs)."""
+        start, stop, _ = key.indices(self._n)
+        try:
+            conds = {
+                c.name: self._h5()[c.name][start:stop].reshape(-1) for c in self.spec.conditions
+            }
+        except OSError as exc:
+            raise EventFileError(f"{self.path}: read failed, file truncated? ({exc})") from exc
+        return self.spec.check_conditions(conds, stop - start, what=str(self.path))
+
     def batches(self, size: int) -> Iterator[Events]:
         for start in range(0, self._n, size):
             yield self[start : start + size]

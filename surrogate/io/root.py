@@ -136,6 +136,12 @@ class RootEventFile:
         conds = {c.name: self._read(c.name, start, stop) for c in self.spec.conditions}
         return Events.checked(fields, conds, self.spec, what=str(self.path))
 
+    def read_conditions(self, key: slice) -> dict[str, np.ndarray]:
+        """The conditions of ``self[key]``, checked, without reading the fields."""
+        start, stop, _ = key.indices(len(self))
+        conds = {c.name: self._read(c.name, start, stop) for c in self.spec.conditions}
+        return self.spec.check_conditions(conds, stop - start, what=str(self.path))
+
     def batches(self, size: int) -> Iterator[Events]:
         for start in range(0, len(self), size):
             yield self[start : start + size]

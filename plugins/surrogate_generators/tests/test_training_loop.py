@@ -233,30 +233,6 @@ def test_ema_warm_up_forgets_the_initial_weights():
     assert ema.decay_at(10**6) == 0.999
 
 
-class FakeClock:
-    """Stands in for the loop's ``time`` module: the time moves only when an epoch starts
-    (by ``per_epoch`` seconds, from a ``step_end`` callback), so budgets are exact."""
-
-    def __init__(self, per_epoch: float) -> None:
-        self.now, self.per_epoch = 0.0, per_epoch
-
-    def perf_counter(self) -> float:
-        return self.now
-
-    def tick(self, event, info):
-        if event == "step_end" and info["step"] == 0:
-            self.now += self.per_epoch
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    from surrogate.training import loop
-
-    fake = FakeClock(per_epoch=10.0)
-    monkeypatch.setattr(loop, "time", fake)
-    return fake
-
-
 def test_max_time_stops_at_an_epoch_boundary_and_a_resume_gets_a_new_budget(tmp_path, data, clock):
     """Epochs of 10 s in a 25 s budget: after two epochs a third would end at 30 s, so the
     run stops there with the best weights, saved loadable; a resumed run has 25 s again

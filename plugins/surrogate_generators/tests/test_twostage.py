@@ -266,29 +266,11 @@ def test_resume_with_the_splits_chains(tmp_path):
         assert model.provenance["training"][stage]["epochs"] == 2
 
 
-class FakeClock:
-    """The loop's and the family's clock: it moves by ``per_epoch`` seconds when an epoch
-    starts (a ``step_end`` callback), so budgets are exact."""
-
-    def __init__(self, per_epoch: float) -> None:
-        self.now, self.per_epoch = 0.0, per_epoch
-
-    def perf_counter(self) -> float:
-        return self.now
-
-    def tick(self, event, info):
-        if event == "step_end" and info["step"] == 0:
-            self.now += self.per_epoch
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    from surrogate.training import loop
-
-    fake = FakeClock(per_epoch=10.0)
-    monkeypatch.setattr(loop, "time", fake)
-    monkeypatch.setattr(twostage, "time", fake)
-    return fake
+def clock(clock, monkeypatch):
+    """The loop's clock (conftest), also the two-stage family's."""
+    monkeypatch.setattr(twostage, "time", clock)
+    return clock
 
 
 def test_stage_two_gets_what_stage_one_leaves_of_the_budget(clock):
