@@ -3,14 +3,17 @@
 A backbone maps ``(x, context)`` of shapes ``(B, in_features)`` and
 ``(B, context_features)`` (or ``None``) to ``(B, out_features)``.  Families ask for one by
 name through :func:`make_backbone`, so image- or volume-shaped events can get a
-convolutional body later by registering it here (:func:`register_backbone`) without
-touching the families.  The signature every backbone class takes::
+convolutional body by registering it here (:func:`register_backbone`) without touching
+the families: :mod:`.conv` registers ``conv`` for 2-D maps and 3-D cubes.  The signature
+every backbone class takes::
 
     cls(in_features, out_features, context_features=0, **options)
 
 Options come from the model's hyper-parameters (``hidden``, ``blocks``, ``activation``,
 ``dropout``) and ``backbone_options`` (anything a specific body needs, e.g. its input
-shape); a body ignores none silently: unknown options are an error.
+shape); a body ignores none silently: unknown options are an error.  A class with
+``takes_field_shape = True`` also gets ``shape``, the grid of an event made of one 2-D or
+3-D field (:meth:`~surrogate_generators.base.TorchSurrogate.backbone`).
 """
 
 from __future__ import annotations
@@ -121,6 +124,13 @@ BACKBONES: dict[str, type[nn.Module]] = {"mlp": ResidualMLP}
 def register_backbone(name: str, cls: type[nn.Module]) -> None:
     """Make ``cls`` available as ``backbone=name`` to every family."""
     BACKBONES[name] = cls
+
+
+def takes_field_shape(name: str) -> bool:
+    """Whether the backbone ``name`` is built on the event's grid: its class sets
+    ``takes_field_shape = True`` and the family's base passes ``shape`` (the ``conv``
+    backbone of :mod:`.conv`)."""
+    return bool(getattr(BACKBONES.get(name), "takes_field_shape", False))
 
 
 def make_backbone(

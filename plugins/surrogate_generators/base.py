@@ -48,14 +48,15 @@ from torch import nn
 
 from surrogate import Surrogate
 from surrogate.devices import resolve_device
-from surrogate.errors import SurrogateError, TrainingError
+from surrogate.errors import SpecError, SurrogateError, TrainingError
 from surrogate.events import Events
 from surrogate.preprocessing import Preprocessing
 from surrogate.spec import EventSpec
 from surrogate.training import EventStream, TrainOptions
 from surrogate.training.loop import Trainer, checkpoint_settings
 
-from .backbones import make_backbone
+from . import conv  # noqa: F401  (registers the ``conv`` backbone)
+from .backbones import make_backbone, takes_field_shape
 from .conditioning import Batch, ConditionEncoder
 from .resume import check_resume_spec, clear_checkpoints, resume_point
 from .seeding import seeded_torch, torch_seed
@@ -84,9 +85,19 @@ class TorchSurrogate(Surrogate):
     #: ... and at most this many event scalars: a spline flow's intermediates are ~25x the
     #: batch, so 65536 CaloGAN showers (504 voxels) at once took 24 GB and were killed.
     sample_scalars: ClassVar[int] = 2**22
+    #: False for a family whose networks never see the event as a field: a flow's coupling
+    #: networks take half its features, permuted, so a backbone built on the event's grid
+    #: (``conv``) cannot work there and is refused when the model is made.
+    field_backbones: ClassVar[bool] = True
 
     def __init__(self, spec: EventSpec | None = None, **hyperparameters: Any) -> None:
         super().__init__(spec, **hyperparameters)
+        name = self.settings.backbone
+        if not self.field_backbones and takes_field_shape(name):
+            raise SurrogateError(
+                f"model {self.name!r}: backbone {name!r} needs field-shaped inputs or outputs "
+                "and this family's networks see part of the event as a vector: use 'mlp'"
+            )
         self.nets: nn.ModuleDict | None = None
         self.device = torch.device("cpu")
         self.training_result: Any = None
@@ -111,6 +122,15 @@ class TorchSurrogate(Surrogate):
     def x_dim(self) -> int:
         """Length of the flattened event (all fields, spec order)."""
         return sum(f.size for f in self._require_spec().fields)
+
+    @property
+    def field_shape(self) -> tuple[int, ...] | None:
+        """The event's grid when the event is one 2-D or 3-D field (a map, a cube), which a
+        backbone built on the grid (``conv``) is given; else ``None``."""
+        fields = self._require_spec().fields
+        if len(fields) == 1 and len(fields[0].shape) in (2, 3):
+            return fields[0].shape
+        return None
 
     @property
     def c_dim(self) -> int:
@@ -174,11 +194,22 @@ class TorchSurrogate(Surrogate):
         self, in_features: int, out_features: int, context_features: int, **extra: Any
     ) -> nn.Module:
         """A network body built from this model's backbone hyper-parameters (``extra``
-        overrides them: a discriminator's own width, a zero-initialised output...)."""
+        overrides them: a discriminator's own width, a zero-initialised output...).
+
+        A backbone built on the event's grid (``takes_field_shape``: ``conv``) gets
+        ``shape=field_shape`` unless ``backbone_options`` gives one, so the families build
+        it as they build the MLP."""
+        name = self.settings.backbone
         options = {**self.settings.backbone_kwargs(), **extra}
-        return make_backbone(
-            self.settings.backbone, in_features, out_features, context_features, **options
-        )
+        if takes_field_shape(name) and "shape" not in options:
+            options["shape"] = self.field_shape
+            if options["shape"] is None:
+                fields = ", ".join(f"{f.name} {f.shape}" for f in self._require_spec().fields)
+                raise SpecError(
+                    f"model {self.name!r}: backbone {name!r} needs an event of one 2-D or 3-D "
+                    f"field (or backbone_options shape), not {fields}"
+                )
+        return make_backbone(name, in_features, out_features, context_features, **options)
 
     def _build(self) -> dict[str, nn.Module]:
         """Create the family's networks (called with torch's RNG seeded)."""

@@ -79,6 +79,7 @@ class Flow(TorchSurrogate):
     supports_amp = False
     settings_class = FlowSettings
     settings: FlowSettings
+    field_backbones = False  # coupling networks see half the features, permuted: no grid
 
     def _build(self) -> dict[str, nn.Module]:
         c_dim = self.c_dim
