@@ -68,8 +68,8 @@ def group_norm(channels: int, on: bool = True) -> nn.Module:
 
 def _zero(layer: nn.Module) -> None:
     """Start ``layer``'s output at zero (a residual or score network's identity start)."""
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
+    for p in layer.parameters():
+        nn.init.zeros_(p)
 
 
 class ConvBlock(nn.Module):
@@ -100,6 +100,15 @@ class ConvBlock(nn.Module):
         return self.skip(h) + self.conv2(self.drop(self.act2(t)))
 
 
+class Stage(nn.ModuleList):
+    """The blocks at one resolution, run in turn with the same context."""
+
+    def forward(self, h: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        for block in self:
+            h = block(h, context)
+        return h
+
+
 @dataclass(frozen=True)
 class ConvConfig:
     """What every block of a body is built from."""
@@ -116,9 +125,9 @@ class ConvConfig:
     def levels(self) -> int:
         return len(self.widths) - 1
 
-    def stage(self, cin: int, cout: int) -> nn.ModuleList:
+    def stage(self, cin: int, cout: int) -> Stage:
         """``blocks`` residual blocks at one resolution, ``cin -> cout`` in the first."""
-        return nn.ModuleList(
+        return Stage(
             ConvBlock(
                 self.rank,
                 cin if i == 0 else cout,
@@ -141,12 +150,6 @@ class ConvConfig:
         )
 
 
-def run_stage(stage: nn.ModuleList, h: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
-    for block in stage:
-        h = block(h, context)
-    return h
-
-
 class UNet(nn.Module):
     """Field -> field: ``levels`` strided halvings and nearest-neighbour doublings, one skip
     connection per resolution (Ronneberger et al. 2015; DDPM's blocks, Ho et al. 2020)."""
@@ -167,15 +170,15 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         h, skips = self.stem(x), []
         for i, stage in enumerate(self.down):
-            h = run_stage(stage, h, context)
+            h = stage(h, context)
             skips.append(h)
             if i < len(self.pool):
                 h = self.pool[i](h)
-        h = run_stage(self.mid, h, context)
+        h = self.mid(h, context)
         for i in reversed(range(len(self.up))):
             if i < len(self.unpool):
                 h = self.unpool[i](h)
-            h = run_stage(self.up[i], torch.cat([h, skips[i]], dim=1), context)
+            h = self.up[i](torch.cat([h, skips[i]], dim=1), context)
         return self.out(h)
 
 
@@ -209,7 +212,7 @@ class ConvEncoder(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         h = self.stem(x)
         for i, stage in enumerate(self.stages):
-            h = run_stage(stage, h, context)
+            h = stage(h, context)
             if i < len(self.pool):
                 h = self.pool[i](h)
         h = self.trunk_out(h).flatten(1)
@@ -238,7 +241,7 @@ class ConvDecoder(nn.Module):
         h = self.inp(z if context is None else torch.cat([z, context], dim=1))
         h = h.view(len(z), -1, *self.coarse)
         for i in reversed(range(len(self.stages))):
-            h = run_stage(self.stages[i], h, context)
+            h = self.stages[i](h, context)
             if i > 0:
                 h = self.unpool[i - 1](h)
         return self.out(h)
