@@ -16,7 +16,6 @@ def register_simulators(register: Register) -> None:
 
 @hookimpl
 def register_preprocessing_steps(register: Register) -> None:
-    register("cosmo.log_density", "surrogate_cosmo.preprocessing:LogDensity")
     register("cosmo.s_transform", "surrogate_cosmo.preprocessing:STransform")
 
 

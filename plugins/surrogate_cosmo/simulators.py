@@ -39,6 +39,7 @@ from .linear import TRANSFERS, Cosmology, LinearPower, growth
 from .lpt import displacements, lpt_state
 from .mesh import check_grid, density_contrast
 from .pm import PMConfig, run_pm
+from .preprocessing import LOG_DENSITY_CHAIN
 
 OUTPUTS = ("cube", "maps")
 CONDITIONS = (
@@ -179,6 +180,10 @@ class FieldSimulator(Simulator):
         runs = -(-int(n) // m)
         per_run = self.spec.resolve_conditions(runs, _per_run(conditions, int(n), m), rng)
         return super().sample(n, {k: np.repeat(v, m)[:n] for k, v in per_run.items()}, seed=rng)
+
+    def preprocessing(self) -> list[dict[str, Any]]:
+        """``log(1 + delta)``, one scale per field (:mod:`surrogate_cosmo.preprocessing`)."""
+        return [dict(step) for step in LOG_DENSITY_CHAIN]
 
     def cosmology(self, omega_m: float, sigma8: float) -> Cosmology:
         s = self.settings
