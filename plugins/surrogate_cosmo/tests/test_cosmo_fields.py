@@ -44,15 +44,17 @@ def test_lognormal_field_is_a_density_with_the_target_spectrum():
     def target(k):
         return POWER(k) / 35  # 2D: sigma_delta ~ 1, the lognormal's regime
 
-    fields = np.stack([lognormal_field(shape, box, target, rng) for _ in range(64)])
+    fields = np.stack([lognormal_field(shape, box, target, rng) for _ in range(128)])
     assert fields.min() > -1
     assert abs(fields.mean()) < 0.01
     ps = power_spectrum(fields, box, window=None, kmax=np.pi * 64 / box / 2, ndim=2)
     ratio = ps.power.mean(axis=0) / binned_theory(target, shape, box, kmax=np.pi * 64 / box / 2)
-    sigma = np.sqrt(2 / (ps.n_modes * 64))
+    sigma = np.sqrt(2 / (ps.n_modes * 128))
     # a lognormal field's spectrum scatters more than a Gaussian's: 5 sigma, no bias
     assert np.abs((ratio - 1) / sigma).max() < 5
-    assert abs(np.mean(ratio) - 1) < 0.04  # 200 fields: 1.01
+    # bins of a lognormal field are correlated (its trispectrum), so the mean over bins
+    # scatters more than sqrt(2/N) says; without the xi_G mapping it reads ~1.5
+    assert abs(np.mean(ratio) - 1) < 0.05
 
 
 def test_bad_fields():
