@@ -7,6 +7,8 @@ numpy's ``rfftn`` layout (the last axis halved), wave numbers in h/Mpc.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from surrogate.errors import SpecError
@@ -58,52 +60,60 @@ def gradient_kernel(k: Array, cell: float) -> Array:
     return 1j * (8 * np.sin(w) - np.sin(2 * w)) / (6 * cell)
 
 
-def _cic_weights(pos: Array, n: int, box: float) -> tuple[Array, Array]:
-    """Per axis: the lower cell index (P, d) and the weight ``d`` of the upper cell."""
-    x = np.asarray(pos, np.float64) * (n / box)
-    i = np.floor(x)
-    return i.astype(np.int64) % n, x - i
-
-
 def _corners(dim: int) -> Array:
     """The ``2^dim`` corner offsets of a cell, ``(2^dim, dim)`` of 0/1."""
     return np.array(np.meshgrid(*[[0, 1]] * dim, indexing="ij")).reshape(dim, -1).T
 
 
-def cic_paint(pos: Array, n: int, box: float, weights: Array | None = None) -> Array:
-    """Cloud-in-cell mass of particles at ``pos`` (P, d) on ``n^d`` cells, one
-    ``bincount`` over all corners (~20x faster than ``np.add.at``)."""
+@dataclass(frozen=True)
+class Stencil:
+    """The cloud-in-cell cells and weights of a set of particles: ``index`` and
+    ``weight``, ``(2^d, P)`` each.  Computed once per particle state, it serves the
+    painting and every component's readout (paint and readout must match, or particles
+    feel their own force)."""
+
+    n: int
+    dim: int
+    index: Array
+    weight: Array
+
+    def paint(self, mass: Array | None = None) -> Array:
+        """The mass on the ``n^d`` cells, one ``bincount`` over all corners (~20x faster
+        than ``np.add.at``)."""
+        w = self.weight if mass is None else self.weight * np.asarray(mass, np.float64)
+        grid = np.bincount(self.index.reshape(-1), w.reshape(-1), minlength=self.n**self.dim)
+        return grid.reshape((self.n,) * self.dim)
+
+    def readout(self, field: Array) -> Array:
+        """The field at the particles, with the painting's weights."""
+        return (field.reshape(-1)[self.index] * self.weight).sum(axis=0)
+
+
+def cic_stencil(pos: Array, n: int, box: float) -> Stencil:
+    """The CIC stencil of particles at ``pos`` (P, d) on ``n^d`` cells of a periodic box."""
     dim = pos.shape[1]
-    i, d = _cic_weights(pos, n, box)
-    idx, wts = [], []
-    mass = np.ones(len(pos)) if weights is None else np.asarray(weights, np.float64)
-    for corner in _corners(dim):
-        w = mass.copy()
-        flat = np.zeros(len(pos), np.int64)
-        for axis, c in enumerate(corner):
-            w *= d[:, axis] if c else 1 - d[:, axis]
-            flat = flat * n + (i[:, axis] + c) % n
-        idx.append(flat)
-        wts.append(w)
-    grid = np.bincount(np.concatenate(idx), np.concatenate(wts), minlength=n**dim)
-    return grid.reshape((n,) * dim)
+    x = np.asarray(pos, np.float64) * (n / box)
+    lower = np.floor(x)
+    d = x - lower
+    i = lower.astype(np.int64) % n
+    corners = _corners(dim)
+    index = np.zeros((len(corners), len(pos)), np.int64)
+    weight = np.ones((len(corners), len(pos)))
+    for c, corner in enumerate(corners):
+        for axis, up in enumerate(corner):
+            weight[c] *= d[:, axis] if up else 1 - d[:, axis]
+            index[c] = index[c] * n + (i[:, axis] + up) % n
+    return Stencil(n, dim, index, weight)
+
+
+def cic_paint(pos: Array, n: int, box: float, weights: Array | None = None) -> Array:
+    """Cloud-in-cell mass of particles at ``pos`` (P, d) on ``n^d`` cells."""
+    return cic_stencil(pos, n, box).paint(weights)
 
 
 def cic_readout(field: Array, pos: Array, box: float) -> Array:
-    """The field at ``pos`` with the weights of :func:`cic_paint` (paint and readout
-    must match, or particles feel their own force)."""
-    n, dim = field.shape[0], pos.shape[1]
-    i, d = _cic_weights(pos, n, box)
-    flat_field = field.reshape(-1)
-    out = np.zeros(len(pos))
-    for corner in _corners(dim):
-        w = np.ones(len(pos))
-        flat = np.zeros(len(pos), np.int64)
-        for axis, c in enumerate(corner):
-            w *= d[:, axis] if c else 1 - d[:, axis]
-            flat = flat * n + (i[:, axis] + c) % n
-        out += w * flat_field[flat]
-    return out
+    """The field at ``pos`` with the weights of :func:`cic_paint`."""
+    return cic_stencil(pos, field.shape[0], box).readout(field)
 
 
 def density_contrast(pos: Array, n: int, box: float) -> Array:

@@ -24,8 +24,7 @@ from .linear import Growth
 from .lpt import displacements, lpt_state
 from .mesh import (
     check_grid,
-    cic_paint,
-    cic_readout,
+    cic_stencil,
     gradient_kernel,
     irfft,
     k_squared,
@@ -85,11 +84,11 @@ class ForceMesh:
         self.kernels = [-gradient_kernel(k, cell) * potential for k in kvec]
 
     def __call__(self, pos: Array) -> Array:
-        mass = cic_paint(pos, self.mesh, self.box)
+        stencil = cic_stencil(pos, self.mesh, self.box)
+        mass = stencil.paint()
         delta_k = np.fft.rfftn(mass / mass.mean() - 1.0)
         shape = (self.mesh,) * 3
-        cols = [cic_readout(irfft(kern * delta_k, shape), pos, self.box) for kern in self.kernels]
-        return np.stack(cols, axis=1)
+        return np.stack([stencil.readout(irfft(k * delta_k, shape)) for k in self.kernels], 1)
 
 
 def step_times(config: PMConfig) -> Array:
