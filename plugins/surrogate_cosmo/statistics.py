@@ -165,15 +165,16 @@ def _bin_sum(values: Array, bins: Array, nb: int) -> Array:
     return out.reshape(rows, nb + 1)[:, :nb]
 
 
-def _transforms(x: Array, d: int) -> Array:
-    """rfftn of each field, flattened to ``(n_fields, n_modes)``, in memory-bounded chunks."""
-    axes = tuple(range(1, d + 1))
+def _chunks(x: Array) -> list[Array]:
+    """The fields of a batch in chunks of at most :data:`CHUNK_CELLS` cells (at least one
+    field each): bounds the memory of the complex transforms of large batches."""
     step = max(1, CHUNK_CELLS // int(np.prod(x.shape[1:])))
-    parts = [
-        scipy.fft.rfftn(x[s : s + step], axes=axes, workers=1).reshape(len(x[s : s + step]), -1)
-        for s in range(0, len(x), step)
-    ]
-    return np.concatenate(parts)
+    return [x[s : s + step] for s in range(0, len(x), step)]
+
+
+def _transform(x: Array, d: int) -> Array:
+    """rfftn of each field of a chunk, flattened to ``(n_fields, n_modes)``."""
+    return scipy.fft.rfftn(x, axes=tuple(range(1, d + 1)), workers=1).reshape(len(x), -1)
 
 
 # -- power spectrum -----------------------------------------------------------------------
@@ -224,10 +225,12 @@ def power_spectrum(
     x, d, n = _check_fields(delta, ndim, even=True, what="delta")
     p = _window_power(window)
     bins, k, n_modes = _bin_geometry(n, d, box, kmax)
-    fk = _transforms(x, d)
-    power = fk.real**2 + fk.imag**2
     weight = _modes(n, d).weight / (_window2(n, d, p) if p else 1.0)
-    power = _bin_sum(power * weight, bins, len(k)) / n_modes * (box**d / float(n) ** (2 * d))
+    sums = []
+    for chunk in _chunks(x):
+        fk = _transform(chunk, d)
+        sums.append(_bin_sum((fk.real**2 + fk.imag**2) * weight, bins, len(k)))
+    power = np.concatenate(sums) / n_modes * (box**d / float(n) ** (2 * d))
     power = power.reshape((*_lead(delta, d), len(k)))
     return PowerSpectrum(k, power, n_modes, power * np.sqrt(2.0 / n_modes), pi * n / box)
 
@@ -285,12 +288,19 @@ def cross_correlation(
     xa, d, n = _check_fields(a, ndim, even=True, what="a")
     xb, _, _ = _check_fields(b, d, even=True, what="b")
     bins, k, n_modes = _bin_geometry(n, d, box, kmax)
-    fa, fb = _transforms(xa, d), _transforms(xb, d)
     w = _modes(n, d).weight
     nb = len(k)
-    p_ab = _bin_sum((fa.real * fb.real + fa.imag * fb.imag) * w, bins, nb)
-    p_aa = _bin_sum((fa.real**2 + fa.imag**2) * w, bins, nb)
-    p_bb = _bin_sum((fb.real**2 + fb.imag**2) * w, bins, nb)
+    parts = []
+    for ca, cb in zip(_chunks(xa), _chunks(xb), strict=True):
+        fa, fb = _transform(ca, d), _transform(cb, d)
+        parts.append(
+            [
+                _bin_sum((fa.real * fb.real + fa.imag * fb.imag) * w, bins, nb),
+                _bin_sum((fa.real**2 + fa.imag**2) * w, bins, nb),
+                _bin_sum((fb.real**2 + fb.imag**2) * w, bins, nb),
+            ]
+        )
+    p_ab, p_aa, p_bb = (np.concatenate(c) for c in zip(*parts, strict=True))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = p_ab / np.sqrt(p_aa * p_bb)
     return CrossCorrelation(k, r.reshape((*_lead(a, d), nb)), n_modes)
@@ -592,6 +602,25 @@ def _shell_mask(n: int, d: int, box: float, k: float, dk: float) -> Array:
     return (np.abs(kk - k) < dk / 2).reshape((n,) * (d - 1) + (n // 2 + 1,))
 
 
+def _shell_sums(x: Array, d: int, p: int, masks: list[Array]) -> tuple[Array, Array]:
+    """Per field of a chunk and per shell: ``sum_x d(x)^3`` and the mean ``|delta_k|^2``
+    of the shell's modes (DFT units), each ``(n_fields, n_shells)``."""
+    n = x.shape[1]
+    grid = masks[0].shape
+    axes = tuple(range(1, d + 1))
+    fk = _transform(x, d).reshape((len(x), *grid))
+    if p:
+        fk = fk / np.sqrt(_window2(n, d, p)).reshape(grid)
+    weight = _modes(n, d).weight.reshape(grid)
+    power = fk.real**2 + fk.imag**2
+    cubes, means = [], []
+    for mask in masks:
+        shell = scipy.fft.irfftn(fk * mask, s=(n,) * d, axes=axes)
+        cubes.append((shell**3).sum(axis=axes))
+        means.append((power * (mask * weight)).sum(axis=axes) / (mask * weight).sum())
+    return np.stack(cubes, axis=-1), np.stack(means, axis=-1)
+
+
 def bispectrum_equilateral(
     delta: Array,
     box: float,
@@ -619,24 +648,15 @@ def bispectrum_equilateral(
     k_nyq = pi * n / box
     if not dk > 0 or np.any(ks - dk / 2 <= 0) or np.any(ks > k_nyq * (1 + 1e-9)):
         raise SpecError(f"bispectrum: need dk > 0 and dk/2 < k <= k_Nyq = {k_nyq:.6g}")
-    axes = tuple(range(1, d + 1))
-    grid = (n,) * (d - 1) + (n // 2 + 1,)
-    fk = _transforms(x, d).reshape((len(x), *grid))
-    if p:
-        fk = fk / np.sqrt(_window2(n, d, p)).reshape(grid)
-    weight = _modes(n, d).weight.reshape(grid)
-    bk, pk, ntri = [], [], []
-    for kc in ks:
-        mask = _shell_mask(n, d, box, kc, dk)
-        shell = scipy.fft.irfftn(fk * mask, s=(n,) * d, axes=axes)
-        ones = scipy.fft.irfftn(mask.astype(np.float64), s=(n,) * d)
-        i3 = float((ones**3).sum())
-        bk.append((shell**3).sum(axis=axes) / i3)
-        pk.append((np.abs(fk) ** 2 * (mask * weight)).sum(axis=axes) / (mask * weight).sum())
-        ntri.append(i3 * float(n) ** (2 * d))
+    masks = [_shell_mask(n, d, box, kc, dk) for kc in ks]
+    i3 = np.array([(scipy.fft.irfftn(m.astype(np.float64), s=(n,) * d) ** 3).sum() for m in masks])
+    sums = [_shell_sums(chunk, d, p, masks) for chunk in _chunks(x)]
+    bk = np.concatenate([c[0] for c in sums]) / i3
+    pk = np.concatenate([c[1] for c in sums])
+    ntri = i3 * float(n) ** (2 * d)
     vol = box**d
-    b = np.stack(bk, axis=-1) * (vol / n**d) ** 3 / vol
-    power = np.stack(pk, axis=-1) * vol / float(n) ** (2 * d)
+    b = bk * (vol / n**d) ** 3 / vol
+    power = pk * vol / float(n) ** (2 * d)
     lead = _lead(delta, d)
     shape = (*lead, len(ks))
     return Bispectrum(
@@ -644,5 +664,5 @@ def bispectrum_equilateral(
         b.reshape(shape),
         (b / (3 * power**2)).reshape(shape),
         power.reshape(shape),
-        np.asarray(ntri),
+        ntri,
     )
