@@ -5,7 +5,9 @@ One function per stage, named as the report's ``runtime.stages_seconds`` names i
 and check it against the model's spec, resolve the observable sets, metrics and bounds,
 check the output directory: bad input fails in seconds), :func:`_sampling` (reference A,
 reference B and the model), :func:`_observables`, :func:`_metric` (each metric, model
-and floor), then the bounds, and :func:`_plots` while the report is written.
+and floor), then the bounds, and :func:`_plots` and :func:`_sections` (the report
+sections a domain registers, :mod:`surrogate.validation.sections`) while the report is
+written.
 
 A model validated from its directory gets the headline metrics (each row's value and
 floor with their errors, the date, the reference, n and the config) in its
@@ -49,6 +51,7 @@ from . import groundtruth as gt
 from .config import BoundCheck, ValidationConfig, check_rows, evaluate_bounds, load_config
 from .plots import plot_observable, safe_name, save_figure
 from .report import render_html
+from .sections import ReportSection, SectionData, render_sections, sections_for
 
 log = logging.getLogger("surrogate.validation")
 
@@ -196,8 +199,10 @@ class _Plan:
     device: str
     model_device: str
     reference: _Reference
+    context: dict[str, Any]  # what observable sets, metrics and sections are bound with
     sets: list[ObservableSet]
     metrics: list[Metric]
+    sections: list[ReportSection]
     out: Path
 
 
@@ -266,7 +271,7 @@ def validate(
         {r["name"]: r["floor"] for r in table},
     )
     data = _report_data(plan, truth, samples, table, checks, command)
-    _write_report(data, plan, samples, clock)
+    _write_report(data, plan, truth, samples, clock)
     log.info("report written to %s (%s)", plan.out, data["status"])
     _record_in_model(plan, data, checks, _config_name(config))
     return Report(data, plan.out)
@@ -309,6 +314,7 @@ def _checks(
         raise ValidationError("no observable set applies to this data")
     metrics = _configured_metrics(spec, context, cfg)
     check_rows(cfg.bounds, {r: None for m in metrics for r in m.row_names()})
+    sections = sections_for(spec, context)
     _warn_cost(metrics, int(n), dev)
     return _Plan(
         model=model,
@@ -321,8 +327,10 @@ def _checks(
         device=dev,
         model_device=dev if _has_placement(model) else "cpu",
         reference=source,
+        context=context,
         sets=sets,
         metrics=metrics,
+        sections=sections,
         out=out,
     )
 
@@ -549,13 +557,21 @@ def _report_data(
         "bounds": [c.to_dict() for c in checks],
         "timing": _timing(plan, truth),
         "plots": [],
+        "sections": [],
         "runtime": {},
     }
 
 
-def _write_report(data: dict[str, Any], plan: _Plan, samples: _Samples, clock: _Stopwatch) -> None:
-    """Plots, ``report.json`` and ``report.html`` into a fresh folder beside ``out``, which
-    then replaces ``out``: an interrupted run leaves the previous report whole."""
+def _write_report(
+    data: dict[str, Any],
+    plan: _Plan,
+    truth: gt.GroundTruth,
+    samples: _Samples,
+    clock: _Stopwatch,
+) -> None:
+    """Plots, sections, ``report.json`` and ``report.html`` into a fresh folder beside
+    ``out``, which then replaces ``out``: an interrupted run leaves the previous report
+    whole."""
     out = plan.out
     parent = out.parent if str(out.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
@@ -565,6 +581,8 @@ def _write_report(data: dict[str, Any], plan: _Plan, samples: _Samples, clock: _
             data["plots"] = _plots(
                 data, samples, plan.model.name, tmp / PLOTS, plan.config.max_plots
             )
+        with clock.stage("sections"):
+            data["sections"] = _sections(plan, truth, tmp)
         clock.total()
         data["runtime"] = {"stages_seconds": clock.seconds, "peak_rss_mb": _peak_rss_mb()}
         _write_json(tmp / REPORT_JSON, data)
@@ -607,6 +625,21 @@ def _plots(
         paths = save_figure(fig, folder, safe_name(name, taken))
         out.append({"observable": name, **paths})
     return out
+
+
+def _sections(plan: _Plan, truth: gt.GroundTruth, folder: Path) -> list[dict[str, Any]]:
+    """The report sections that bound to the data, drawn from the three samples."""
+    if not plan.sections:
+        return []
+    data = SectionData(
+        reference=truth.reference,
+        floor_reference=truth.floor_reference,
+        generated=truth.generated,
+        spec=plan.spec,
+        context=plan.context,
+        model_label=f"model ({plan.model.name})",
+    )
+    return render_sections(plan.sections, data, folder)
 
 
 def _config_name(config: str | os.PathLike[str] | Mapping[str, Any] | None) -> str:

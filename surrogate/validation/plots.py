@@ -26,6 +26,18 @@ def safe_name(name: str, taken: set[str]) -> str:
     return out
 
 
+def new_figure(figsize: tuple[float, float] = (5.2, 4.4)) -> Any:
+    """A matplotlib ``Figure`` on the Agg backend with constrained layout, the report's
+    every figure: no pyplot, so no window, no global state and nothing to close (a
+    figure is freed with its last reference), which a long validation needs."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
 def _hist(values: np.ndarray, edges: np.ndarray, overflow: bool):
     nb = len(edges) + 1 if overflow else len(edges) - 1
     c = F.counts(F.bin_index(values, edges, overflow=overflow), nb)
@@ -50,11 +62,6 @@ def plot_observable(
 ) -> Any:
     """A figure: normalised histograms (fraction of events per unit) and the ratio to
     reference A, with Poisson error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
     edges, overflow = observable_edges(obs, reference, n_bins)
     centres = 0.5 * (edges[1:] + edges[:-1])
     if obs.log:
@@ -63,7 +70,7 @@ def plot_observable(
     h_flo, e_flo, _, _ = _hist(floor_reference, edges, overflow)
     h_gen, e_gen, u_gen, o_gen = _hist(generated, edges, overflow)
 
-    fig = Figure(figsize=(5.2, 4.4), layout="constrained")
+    fig = new_figure(figsize=(5.2, 4.4))
     gs = fig.add_gridspec(2, 1, height_ratios=(3, 1.2))
     ax = fig.add_subplot(gs[0])
     rx = fig.add_subplot(gs[1], sharex=ax)

@@ -29,6 +29,7 @@ details{margin:2px 0}summary{cursor:pointer;color:#1565c0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:12px}
 figure{margin:0;background:#fff;border:1px solid #ddd;padding:6px}
 figure img{width:100%;height:auto;display:block}
+figure.wide{grid-column:1/-1}.error{color:#c62828}
 figcaption{font-size:.8em;color:#555}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}
 pre{background:#fff;border:1px solid #ddd;padding:8px;overflow:auto;max-height:320px}
@@ -256,16 +257,24 @@ def _timing_section(t: dict[str, Any]) -> str:
     )
 
 
+def _figure(folder: Path, item: dict[str, Any], alt: str, caption: str, wide: bool = False) -> str:
+    """A saved figure embedded as base64 PNG (the page fetches nothing), captioned with
+    the files that hold it."""
+    raw = (folder / item["png"]).read_bytes()
+    b64 = base64.b64encode(raw).decode("ascii")
+    return (
+        f"<figure{' class=wide' if wide else ''}><img alt='{esc(alt)}' "
+        f"src='data:image/png;base64,{b64}'><figcaption>{esc(caption)}{' — ' if caption else ''}"
+        f"also <code>{esc(item['png'])}</code>, <code>{esc(item['pdf'])}</code>"
+        "</figcaption></figure>"
+    )
+
+
 def _plots_section(data: dict[str, Any], folder: Path) -> str:
-    figs = []
-    for p in data["plots"]:
-        raw = (folder / p["png"]).read_bytes()
-        b64 = base64.b64encode(raw).decode("ascii")
-        figs.append(
-            f"<figure><img alt='histogram of {esc(p['observable'])}' "
-            f"src='data:image/png;base64,{b64}'><figcaption>{esc(p['observable'])} — "
-            f"also <code>{esc(p['png'])}</code>, <code>{esc(p['pdf'])}</code></figcaption></figure>"
-        )
+    figs = [
+        _figure(folder, p, f"histogram of {p['observable']}", p["observable"])
+        for p in data["plots"]
+    ]
     if not figs:
         return "<p class='note'>No plots.</p>"
     return (
@@ -274,6 +283,61 @@ def _plots_section(data: dict[str, Any], folder: Path) -> str:
         "Poisson error bars; below, the ratios to reference A.</p>"
         f"<div class='grid'>{''.join(figs)}</div>"
     )
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"<td class='num'>{fmt(value)}</td>"
+    return f"<td>{'–' if value is None else esc(value)}</td>"
+
+
+def _section_table(item: dict[str, Any]) -> str:
+    head = "".join(f"<th>{esc(c)}</th>" for c in item["columns"])
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in item["rows"])
+    caption = f"<p class='note'>{esc(item['caption'])}</p>" if item.get("caption") else ""
+    return f"{caption}<table><tr>{head}</tr>{body}</table>"
+
+
+def _section_items(section: dict[str, Any], folder: Path) -> str:
+    """A section's items in order; consecutive figures share one grid."""
+    parts: list[str] = []
+    figures: list[str] = []
+    for item in section["items"]:
+        if item["kind"] == "figure":
+            alt = f"{section['title']}: {item['name']}"
+            figures.append(_figure(folder, item, alt, item.get("caption", ""), item.get("wide")))
+            continue
+        if figures:
+            parts.append(f"<div class='grid'>{''.join(figures)}</div>")
+            figures = []
+        if item["kind"] == "table":
+            parts.append(_section_table(item))
+        else:
+            parts.append(f"<p class='note'>{esc(item['text'])}</p>")
+    if figures:
+        parts.append(f"<div class='grid'>{''.join(figures)}</div>")
+    return "".join(parts)
+
+
+def _sections_html(data: dict[str, Any], folder: Path) -> str:
+    """The sections plugins registered (``register_report_sections``), each under its
+    own heading; one that failed shows its error, so the reader knows it is missing."""
+    out = []
+    for section in data.get("sections", []):
+        desc = section.get("description")
+        error = (
+            f"<p class='error'>This section failed and is incomplete: "
+            f"<code>{esc(section['error'])}</code> (the rest of the report is unaffected).</p>"
+            if section.get("error")
+            else ""
+        )
+        out.append(
+            f"<h2>{esc(section['title'])}</h2>"
+            + (f"<p class='note'>{esc(desc)}</p>" if desc else "")
+            + _section_items(section, folder)
+            + error
+        )
+    return "\n".join(out)
 
 
 def _details_section(data: dict[str, Any]) -> str:
@@ -327,6 +391,7 @@ row). Lower is better; the ideal value is that of two identical distributions.</
 
 <h2>Histograms</h2>
 {_plots_section(data, folder)}
+{_sections_html(data, folder)}
 
 <h2>Timing</h2>
 {_timing_section(data["timing"])}
