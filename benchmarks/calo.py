@@ -59,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 from machine_info import machine  # benchmarks/ is the script's folder
+from results import save_row
 
 from surrogate.io.atomic import write_text_atomic
 
@@ -233,17 +234,6 @@ def compare_to_reference(reference, gen, classifier: str, ctx: dict) -> dict:
         "fpd_x1e3": 1e3 * res["fpd"].value,
         "fpd_error_x1e3": 1e3 * (res["fpd"].error or 0.0),
     }
-
-
-def save_row(path: Path, section: str, row: dict, key: tuple[str, ...]) -> None:
-    """Merge ``row`` into ``results[section]["rows"]`` of the JSON file at ``path``
-    (replacing the row with the same ``key`` values), written atomically: a benchmark
-    killed later keeps every finished row, and runs for two geometries may share a file."""
-    results = json.loads(path.read_text()) if path.exists() else {}
-    rows = results.setdefault(section, {}).setdefault("rows", [])
-    rows[:] = [r for r in rows if tuple(r.get(k) for k in key) != tuple(row[k] for k in key)]
-    rows.append(row)
-    write_text_atomic(path, json.dumps(results, indent=2, default=str))
 
 
 def part_generators(args) -> None:

@@ -1,0 +1,387 @@
+"""Cosmology benchmark: the particle mesh's cost and accuracy, and field surrogates
+against it (issue #11).
+
+Part ``pm`` (minutes): ``cosmo.pm``'s wall time and peak memory (tracemalloc) against
+  particles per side (32^3 - 128^3, mesh 2x, 10 steps); the linear-regime ratio
+  P_PM / P_ZA at z = 0 for force meshes B = 1-4 (sigma8 = 0.02, the same phases); and
+  P_PM / P_halofit (CAMB's Takahashi halofit, when ``camb`` is installed) at the notes'
+  set-up: 64^3 particles in 256 Mpc/h, B = 2, 10 steps, 8 paired-fixed runs.
+
+Part ``data``: the event files under ``--workdir``: ``train.h5`` (``--train-maps`` maps,
+  64^2, projected through 8 slabs of 64^3-particle runs over a Latin hypercube of
+  (omega_m, sigma8) in ``--omega-m`` x ``--sigma8``), ``fiducial.h5`` (``--test-maps``
+  fresh maps at the fiducial cosmology) and ``response-lo/hi.h5`` (sigma8 -/+ 0.05 with
+  the same seeds, so the same phases: the response d ln P / d ln sigma8 with little noise).
+
+Part ``train``: each family of ``--families`` (conv backbones, options from
+  ``--family-options``) trained within ``--minutes`` on ``train.h5``, saved under
+  ``--workdir``.
+
+Part ``score``: every saved model, and the baselines ``cosmo.lpt`` and ``cosmo.lognormal``,
+  generate ``--test-maps`` maps at the fiducial cosmology, scored against ``fiducial.h5``:
+  the worst P(k) ratio - 1 for k <= k_Nyq/2 (``cosmo.power_spectrum``), the response at
+  k = 0.1 h/Mpc against the simulator's, the largest scatter pulls of the PDF, peak
+  counts and Minkowski functionals, and maps per second against ``cosmo.pm``'s in the
+  same process (one thread, batch ``--speed-batch``).  The floor row is a second
+  ``cosmo.pm`` sample scored the same way.
+
+    python benchmarks/cosmo.py --part pm
+    OMP_NUM_THREADS=1 python benchmarks/cosmo.py --part data --workdir /tmp/cosmo
+    OMP_NUM_THREADS=1 python benchmarks/cosmo.py --part train --families gan --minutes 30 \\
+        --workdir /tmp/cosmo
+    OMP_NUM_THREADS=1 python benchmarks/cosmo.py --part score --workdir /tmp/cosmo
+    python benchmarks/cosmo.py                      # the tables of what is saved
+
+Rows are merged into ``--json`` (default ``benchmarks/cosmo-results.json``).  Run long
+parts from a ``git worktree`` at a fixed commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from machine_info import machine  # benchmarks/ is the script's folder
+from results import save_row
+
+FIDUCIAL = {"omega_m": 0.3175, "sigma8": 0.834}
+MAPS = {"box": 256.0, "particles": 64, "steps": 10, "output": "maps", "maps_per_run": 8}
+RESPONSE_STEP = 0.05  # sigma8 -/+ this for the response
+K_RESPONSE = 0.1  # h/Mpc
+METRICS = {"cosmo.power_spectrum": {}, "cosmo.pdf": {}, "cosmo.peaks": {}, "cosmo.minkowski": {}}
+DEFAULT_OPTIONS = {
+    "gan": {"backbone": "conv", "hidden": 32, "blocks": 1, "latent": 64},
+    "diffusion": {"backbone": "conv", "hidden": 32, "blocks": 1},
+    "vae": {"backbone": "conv", "hidden": 32, "blocks": 1, "latent": 64},
+}
+
+
+# -- part pm --------------------------------------------------------------------------------
+def pm_cost(particles: int, seed: int = 0) -> dict:
+    """Wall time and tracemalloc peak of one ``cosmo.pm`` cube run."""
+    import surrogate
+
+    sim = surrogate.simulator("cosmo.pm", particles=particles, box=4.0 * particles)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    sim.sample(1, FIDUCIAL, seed=seed)
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {
+        "particles": particles,
+        "mesh": 2 * particles,
+        "seconds": seconds,
+        "peak_mb": peak / 2**20,
+    }
+
+
+def _binned_power(delta: np.ndarray, box: float) -> tuple[np.ndarray, np.ndarray]:
+    from surrogate_cosmo.statistics import power_spectrum
+
+    ps = power_spectrum(delta, box, window="cic", ndim=3)
+    return ps.k, ps.power
+
+
+def linear_regime(b_values=(1, 2, 3, 4), particles: int = 64, box: float = 256.0) -> list[dict]:
+    """P_PM / P_ZA at z = 0 for sigma8 = 0.02 (linear), measured on a 2x finer grid."""
+    from surrogate_cosmo.fields import gaussian_modes
+    from surrogate_cosmo.linear import Cosmology, LinearPower, growth
+    from surrogate_cosmo.lpt import displacements, lpt_state
+    from surrogate_cosmo.mesh import density_contrast
+    from surrogate_cosmo.pm import PMConfig, run_pm
+
+    cosmo = Cosmology(sigma8=0.02)
+    modes = gaussian_modes((particles,) * 3, box, LinearPower(cosmo), np.random.default_rng(0))
+    g = growth(cosmo.omega_m)
+    rows = []
+    for b in b_values:
+        cfg = PMConfig(box, particles, b * particles, 10)
+        x, _ = run_pm(modes, g, cfg)
+        disp = displacements(modes, particles, box, order=1)
+        xz, _ = lpt_state(disp, particles, box, g, 1.0, cfg.lattice_offset)
+        k, p_pm = _binned_power(density_contrast(x, 2 * particles, box), box)
+        _, p_za = _binned_power(density_contrast(xz, 2 * particles, box), box)
+        rows.append({"B": b, "k": k.tolist(), "ratio": (p_pm / p_za).tolist()})
+    return rows
+
+
+def halofit_ratio(runs: int = 8) -> dict:
+    """Mean P_PM / P_halofit over paired-fixed runs at the notes' set-up (needs camb)."""
+    try:
+        import camb
+    except ImportError:
+        return {"error": "camb is not installed (pip install camb)"}
+    import surrogate
+
+    sim = surrogate.simulator("cosmo.pm", paired_fixed=True, grid=128)
+    events = sim.sample(runs, FIDUCIAL, seed=11)
+    k, power = _binned_power(events["delta"], 256.0)
+    pk = _camb_halofit(camb, k)
+    ratio = power / pk
+    return {
+        "k": k.tolist(),
+        "ratio": ratio.mean(axis=0).tolist(),
+        "error": (ratio.std(axis=0, ddof=1) / np.sqrt(runs / 2)).tolist(),
+        "runs": runs,
+    }
+
+
+def _camb_halofit(camb, k: np.ndarray) -> np.ndarray:
+    """CAMB's Takahashi halofit at z = 0 for the fiducial cosmology, sigma8-normalised."""
+    from surrogate_cosmo.linear import Cosmology
+
+    c = Cosmology(omega_m=FIDUCIAL["omega_m"], sigma8=FIDUCIAL["sigma8"])
+    h = c.h
+    pars = camb.set_params(
+        H0=100 * h,
+        ombh2=c.omega_b * h**2,
+        omch2=(c.omega_m - c.omega_b) * h**2,
+        ns=c.n_s,
+        As=2e-9,
+        mnu=0.0,
+        num_massive_neutrinos=0,
+        halofit_version="takahashi",
+    )
+    pars.set_matter_power(redshifts=[0.0], kmax=20.0)
+    pars.NonLinear = camb.model.NonLinear_none
+    sigma8_lin = camb.get_results(pars).get_sigma8_0()
+    pars.InitPower.set_params(As=2e-9 * (c.sigma8 / sigma8_lin) ** 2, ns=c.n_s)
+    pars.NonLinear = camb.model.NonLinear_both
+    interp = camb.get_matter_power_interpolator(
+        pars, nonlinear=True, hubble_units=True, k_hunit=True
+    )
+    return interp.P(0.0, k)
+
+
+def part_pm(args) -> None:
+    path = Path(args.json)
+    for n in args.particles:
+        row = pm_cost(n)
+        row["machine"] = machine()
+        save_row(path, "pm_cost", row, ("particles",))
+        print(json.dumps(row), flush=True)
+    save_row(path, "pm_linear", {"name": "B", "rows": linear_regime()}, ("name",))
+    save_row(path, "pm_halofit", {"name": "halofit", **halofit_ratio()}, ("name",))
+
+
+# -- part data ------------------------------------------------------------------------------
+def latin_hypercube(runs: int, ranges: dict[str, tuple[float, float]], seed: int) -> dict:
+    """One point per run: each range cut in ``runs`` strata, one draw per stratum,
+    strata shuffled independently per parameter (McKay et al. 1979)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (low, high) in ranges.items():
+        u = (rng.permutation(runs) + rng.uniform(size=runs)) / runs
+        out[name] = low + (high - low) * u
+    return out
+
+
+def part_data(args) -> None:
+    from surrogate.api import simulate
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    m = MAPS["maps_per_run"]
+    runs = args.train_maps // m
+    ranges = {"omega_m": tuple(args.omega_m), "sigma8": tuple(args.sigma8)}
+    lh = {k: np.repeat(v, m) for k, v in latin_hypercube(runs, ranges, seed=0).items()}
+    jobs = [
+        ("train", runs * m, lh, 1),
+        ("fiducial", args.test_maps, FIDUCIAL, 2),
+        (
+            "response-lo",
+            args.response_maps,
+            {**FIDUCIAL, "sigma8": FIDUCIAL["sigma8"] - RESPONSE_STEP},
+            3,
+        ),
+        (
+            "response-hi",
+            args.response_maps,
+            {**FIDUCIAL, "sigma8": FIDUCIAL["sigma8"] + RESPONSE_STEP},
+            3,
+        ),
+    ]
+    for name, n, conditions, seed in jobs:
+        t0 = time.perf_counter()
+        simulate(
+            "cosmo.pm",
+            n,
+            workdir / f"{name}.h5",
+            options=MAPS,
+            conditions=conditions,
+            seed=seed,
+            chunk_size=64 * m,
+            progress=True,
+        )
+        seconds = time.perf_counter() - t0
+        row = {"file": name, "maps": n, "seconds": seconds, "maps_per_s": n / seconds}
+        save_row(Path(args.json), "data", row | {"options": MAPS, "ranges": ranges}, ("file",))
+        print(json.dumps(row), flush=True)
+
+
+# -- part train -----------------------------------------------------------------------------
+def part_train(args) -> None:
+    import surrogate
+    from surrogate.api import hyperparameters_for
+
+    workdir = Path(args.workdir)
+    sim = surrogate.simulator("cosmo.pm", **MAPS)
+    for family in args.families:
+        options = {**DEFAULT_OPTIONS.get(family, {}), **args.family_options.get(family, {})}
+        train = options.pop("train", {})
+        cls = surrogate.surrogate_class(family)
+        model = cls(**hyperparameters_for(cls, options, sim))
+        t0 = time.perf_counter()
+        model.fit(str(workdir / "train.h5"), seed=1, max_time=args.minutes * 60, **train)
+        result = model.training_result
+        row = {
+            "family": family + (f"+{args.tag}" if args.tag else ""),
+            "options": options,
+            "train": train,
+            "train_seconds": time.perf_counter() - t0,
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "parameters": sum(p.numel() for p in model.parameters()),
+        }
+        model.save(workdir / f"model-{row['family']}")
+        save_row(Path(args.json), "train", row, ("family",))
+        print(json.dumps(row, default=str), flush=True)
+
+
+# -- part score -----------------------------------------------------------------------------
+def power_at(events, k0: float) -> float:
+    """Mean P(k) of the maps over the bin containing ``k0``."""
+    from surrogate_cosmo.statistics import power_spectrum
+
+    ps = power_spectrum(events["delta"], MAPS["box"], window="cic", ndim=2)
+    i = int(np.argmin(np.abs(ps.k - k0)))
+    return float(ps.power[:, i].mean())
+
+
+def response(lo, hi) -> float:
+    """d ln P / d ln sigma8 at ``K_RESPONSE`` from samples at sigma8 -/+ the step."""
+    s_lo, s_hi = FIDUCIAL["sigma8"] - RESPONSE_STEP, FIDUCIAL["sigma8"] + RESPONSE_STEP
+    return float(np.log(power_at(hi, K_RESPONSE) / power_at(lo, K_RESPONSE)) / np.log(s_hi / s_lo))
+
+
+def maps_per_second(source, n: int, seed: int = 9) -> float:
+    source.sample(min(n, 8), FIDUCIAL, seed=seed)  # warm-up
+    t0 = time.perf_counter()
+    source.sample(n, FIDUCIAL, seed=seed)
+    return n / (time.perf_counter() - t0)
+
+
+def score(source, reference, n: int, n_resp: int) -> dict:
+    """The issue's figures for maps from ``source`` against the ``reference`` maps."""
+    from surrogate.metrics import evaluate
+
+    gen = source.sample(n, FIDUCIAL, seed=5)
+    res = evaluate(reference, gen, METRICS, seed=0, context={"simulator_options": MAPS})
+    lo = source.sample(n_resp, {**FIDUCIAL, "sigma8": FIDUCIAL["sigma8"] - RESPONSE_STEP}, seed=6)
+    hi = source.sample(n_resp, {**FIDUCIAL, "sigma8": FIDUCIAL["sigma8"] + RESPONSE_STEP}, seed=6)
+    row = {"response": response(lo, hi)}
+    for name in METRICS:
+        r = res[name]
+        row[name] = r.value
+        row[f"{name}.details"] = r.details
+    return row
+
+
+def _sources(workdir: Path):
+    import surrogate
+
+    yield "floor (cosmo.pm)", surrogate.simulator("cosmo.pm", **MAPS)
+    for name in ("cosmo.lpt", "cosmo.lognormal"):
+        yield name, surrogate.simulator(name, **MAPS)
+    for folder in sorted(workdir.glob("model-*")):
+        yield folder.name.removeprefix("model-"), surrogate.load(folder)
+
+
+def part_score(args) -> None:
+    from surrogate.io.hdf5 import EventFile
+
+    workdir = Path(args.workdir)
+    reference = EventFile(workdir / "fiducial.h5").read()
+    sim_response = response(*(EventFile(workdir / f"response-{s}.h5").read() for s in ("lo", "hi")))
+    pm_speed = None
+    for label, source in _sources(workdir):
+        if args.only and label not in args.only:
+            continue
+        row = {"source": label, "test_maps": len(reference), "simulator_response": sim_response}
+        try:
+            row |= score(source, reference, len(reference), args.response_maps)
+            row["maps_per_s"] = maps_per_second(source, args.speed_batch)
+        except Exception as exc:  # one source's failure must not lose the others
+            row["error"] = f"{type(exc).__name__}: {exc}"
+        pm_speed = row.get("maps_per_s") if label.startswith("floor") else pm_speed
+        row["x_pm"] = row.get("maps_per_s", 0) / pm_speed if pm_speed else None
+        row["machine"] = machine()
+        save_row(Path(args.json), "score", row, ("source",))
+        print(json.dumps({k: v for k, v in row.items() if not k.endswith(".details")}, default=str))
+
+
+# -- tables ---------------------------------------------------------------------------------
+def _f(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table(results: dict) -> str:
+    lines = ["| particles | mesh | s / run | peak MB |", "|---|---|---|---|"]
+    for r in results.get("pm_cost", {}).get("rows", []):
+        lines.append(
+            f"| {r['particles']}^3 | {r['mesh']}^3 | {r['seconds']:.2f} | {r['peak_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        "| source | P(k) worst % (k<=k_Nyq/2) | response (sim) | PDF pull | peaks pull "
+        "| MF pull | maps/s | x cosmo.pm |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results.get("score", {}).get("rows", []):
+        if "error" in r:
+            lines.append(f"| {r['source']} | error: {r['error']} |")
+            continue
+        lines.append(
+            f"| {r['source']} | {_f(r.get('cosmo.power_spectrum'), '.1f')} | "
+            f"{_f(r.get('response'), '.2f')} ({_f(r.get('simulator_response'), '.2f')}) | "
+            f"{_f(r.get('cosmo.pdf'), '.2f')} | {_f(r.get('cosmo.peaks'), '.2f')} | "
+            f"{_f(r.get('cosmo.minkowski'), '.2f')} | {_f(r.get('maps_per_s'), '.1f')} | "
+            f"{_f(r.get('x_pm'), '.1f')} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--part", choices=("pm", "data", "train", "score"), default=None)
+    p.add_argument("--json", default=str(Path(__file__).with_name("cosmo-results.json")))
+    p.add_argument("--workdir", default="cosmo-work")
+    p.add_argument("--particles", type=int, nargs="+", default=[32, 64, 128])
+    p.add_argument("--train-maps", type=int, default=2048)
+    p.add_argument("--test-maps", type=int, default=1024)
+    p.add_argument("--response-maps", type=int, default=256)
+    p.add_argument("--omega-m", type=float, nargs=2, default=[0.25, 0.40])
+    p.add_argument("--sigma8", type=float, nargs=2, default=[0.70, 0.95])
+    p.add_argument("--families", nargs="+", default=["gan", "diffusion", "vae"])
+    p.add_argument("--family-options", type=json.loads, default={})
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--tag", default="")
+    p.add_argument("--only", nargs="*", default=None, help="part score: these sources only")
+    p.add_argument("--speed-batch", type=int, default=256)
+    args = p.parse_args(argv)
+    parts = {"pm": part_pm, "data": part_data, "train": part_train, "score": part_score}
+    if args.part:
+        parts[args.part](args)
+    path = Path(args.json)
+    if path.exists():
+        print(table(json.loads(path.read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
