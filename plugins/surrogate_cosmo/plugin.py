@@ -31,3 +31,8 @@ def register_metrics(register: Register) -> None:
     register("cosmo.peaks", "surrogate_cosmo.metrics:PeakCountsMetric")
     register("cosmo.minkowski", "surrogate_cosmo.metrics:MinkowskiMetric")
     register("cosmo.bispectrum", "surrogate_cosmo.metrics:BispectrumMetric")
+
+
+@hookimpl
+def register_report_sections(register: Register) -> None:
+    register("cosmo.fields", "surrogate_cosmo.report:FieldSection")
