@@ -9,9 +9,11 @@ All three share one event spec, so a model trained on one is compared with any o
   h and n_s are options), drawn uniformly when not given.
 
 Maps of one run share its cosmology and its initial phases: a call's events are cut into
-consecutive blocks of ``maps_per_run``, one run each, so event ``j`` is slab
-``j % maps_per_run`` of run ``j // maps_per_run`` (conditions given per event must be
-constant over each block).  With ``paired_fixed=True`` the initial amplitudes are fixed
+runs of consecutive events with equal conditions, at most ``maps_per_run`` each.
+Conditions left to their priors, or given as scalars, are drawn once per run, so event
+``j`` is slab ``j % maps_per_run`` of run ``j // maps_per_run``; conditions given per
+event start a new run wherever they change (events at all-different conditions cost one
+run each: the other slabs are dropped).  With ``paired_fixed=True`` the initial amplitudes are fixed
 and runs come in pairs of opposite phases (Angulo & Pontzen 2016).
 
 ``cosmo.pm`` evolves 2LPT initial conditions with the FastPM scheme (:mod:`.pm`);
@@ -114,25 +116,17 @@ def project_slabs(cube: np.ndarray, slabs: int) -> np.ndarray:
     return (1.0 + cube).reshape(n, n, slabs, n // slabs).mean(axis=-1).transpose(2, 0, 1) - 1.0
 
 
-def _per_run(conditions: Conditions, n: int, m: int) -> dict[str, Any]:
-    """Per-event conditions as one value per block of ``m`` events (a run's maps share
-    its cosmology); scalars pass through."""
-    out: dict[str, Any] = {}
-    for name, value in (conditions or {}).items():
-        arr = np.asarray(value, dtype=float)
-        if arr.ndim == 0:
-            out[name] = arr
-            continue
-        if arr.shape != (n,):
-            raise SpecError(f"condition {name!r}: expected a scalar or {n} values, not {arr.shape}")
-        blocks = np.pad(arr, (0, -n % m), mode="edge").reshape(-1, m)
-        if not (blocks == blocks[:, :1]).all():
-            raise SpecError(
-                f"condition {name!r} changes within a run's {m} maps: maps of one run share "
-                "its cosmology (give a scalar, or values constant over blocks of maps_per_run)"
-            )
-        out[name] = blocks[:, 0]
-    return out
+def _runs(conditions: Mapping[str, np.ndarray], n: int, m: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run: consecutive events with equal conditions, at most
+    ``m`` of them."""
+    if n == 0:
+        return []
+    table = np.stack([np.asarray(v, float) for v in conditions.values()], axis=1)
+    change = np.flatnonzero((table[1:] != table[:-1]).any(axis=1)) + 1
+    runs = []
+    for a, b in zip(np.r_[0, change], np.r_[change, n], strict=True):
+        runs += [(int(s), int(min(s + m, b))) for s in range(a, b, m)]
+    return runs
 
 
 def _options_signature() -> inspect.Signature:
@@ -171,14 +165,14 @@ class FieldSimulator(Simulator):
         )
 
     def sample(self, n: int, conditions: Conditions = None, *, seed: Seed = None) -> Events:
-        """As :meth:`Simulator.sample`; conditions are drawn once per run (see the
-        module docstring)."""
+        """As :meth:`Simulator.sample`; conditions not given per event are drawn once per
+        run (see the module docstring)."""
         m = self.settings.events_per_run
-        if m == 1:
+        given = dict(conditions or {})
+        if m == 1 or any(np.ndim(v) > 0 for v in given.values()):
             return super().sample(n, conditions, seed=seed)
         rng = make_rng(seed)
-        runs = -(-int(n) // m)
-        per_run = self.spec.resolve_conditions(runs, _per_run(conditions, int(n), m), rng)
+        per_run = self.spec.resolve_conditions(-(-int(n) // m), given, rng)
         return super().sample(n, {k: np.repeat(v, m)[:n] for k, v in per_run.items()}, seed=rng)
 
     def preprocessing(self) -> list[dict[str, Any]]:
@@ -193,18 +187,16 @@ class FieldSimulator(Simulator):
         self, n: int, conditions: dict[str, np.ndarray], rng: np.random.Generator
     ) -> Mapping[str, np.ndarray]:
         s = self.settings
-        m = s.events_per_run
-        runs = -(-n // m)
-        seeds = rng.integers(0, 2**63, size=runs)
+        runs = _runs(conditions, n, s.events_per_run)
+        seeds = rng.integers(0, 2**63, size=len(runs))
         out = np.empty((n, *self.spec.fields[0].shape), np.float32)
-        for r in range(runs):
-            first = r * m
+        for r, (first, stop) in enumerate(runs):
             paired = s.paired_fixed and r % 2 == 1
             seed = seeds[r - 1] if paired else seeds[r]
             cosmo = self.cosmology(conditions["omega_m"][first], conditions["sigma8"][first])
             cube = self.run(cosmo, np.random.default_rng(seed), paired=paired)
-            fields = project_slabs(cube, m) if s.output == "maps" else cube[None]
-            out[first : first + m] = fields[: n - first]
+            fields = project_slabs(cube, s.maps_per_run) if s.output == "maps" else cube[None]
+            out[first:stop] = fields[: stop - first]
         return {"delta": out}
 
     def run(

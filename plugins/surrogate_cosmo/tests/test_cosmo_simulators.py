@@ -32,8 +32,13 @@ def test_maps_of_one_run_share_cosmology_and_phases():
     assert len(set(om[:4])) == 1 and len(set(om[4:])) == 1 and om[0] != om[4]
     # the four slabs of a run average to the run's cube: the mean of 1 + delta is 1
     assert abs(float(events["delta"][:4].mean())) < 1e-4
-    with pytest.raises(SpecError, match="changes within a run"):
-        sim.sample(4, {"omega_m": [0.3, 0.3, 0.4, 0.4], "sigma8": 0.8})
+    # per-event conditions: a new run wherever they change
+    cut = sim.sample(4, {"omega_m": [0.3, 0.3, 0.4, 0.4], "sigma8": 0.8}, seed=3)
+    assert abs(float(cut["delta"][:2].mean())) > 1e-3  # half a run: its mean is not 0
+    whole = sim.sample(4, {"omega_m": [0.3] * 4, "sigma8": 0.8}, seed=3)
+    assert abs(float(whole["delta"].mean())) < 1e-4  # one whole run
+    half = sim.sample(2, {"omega_m": [0.3] * 2, "sigma8": 0.8}, seed=3)
+    np.testing.assert_array_equal(cut["delta"][:2], half["delta"])
 
 
 def test_larger_sigma8_means_more_power():
