@@ -26,6 +26,10 @@ FORBIDDEN = (
     "surrogate_toy",
     "surrogate_baseline",
     "surrogate_generators",
+    "cosmo.",
+    "surrogate_cosmo",
+    "omega_m",
+    "sigma8",
 )
 #: ... or as a whole word (``gaussian_kernel`` is a kernel, not the baseline).
 FORBIDDEN_WORDS = ("gaussian", "showers")
