@@ -49,7 +49,11 @@ from machine_info import machine  # benchmarks/ is the script's folder
 from results import save_row
 
 FIDUCIAL = {"omega_m": 0.3175, "sigma8": 0.834}
-MAPS = {"box": 256.0, "particles": 64, "steps": 10, "output": "maps", "maps_per_run": 8}
+#: ``--fields maps`` (the issue's training set) and ``cubes`` (its 3D-cube run)
+FIELDS = {
+    "maps": {"box": 256.0, "particles": 64, "steps": 10, "output": "maps", "maps_per_run": 8},
+    "cubes": {"box": 256.0, "particles": 32, "steps": 10, "output": "cube"},
+}
 RESPONSE_STEP = 0.05  # sigma8 -/+ this for the response
 K_RESPONSE = 0.1  # h/Mpc
 METRICS = {"cosmo.power_spectrum": {}, "cosmo.pdf": {}, "cosmo.peaks": {}, "cosmo.minkowski": {}}
@@ -186,7 +190,8 @@ def part_data(args) -> None:
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    m = MAPS["maps_per_run"]
+    options = FIELDS[args.fields]
+    m = options.get("maps_per_run", 1)
     runs = args.train_maps // m
     ranges = {"omega_m": tuple(args.omega_m), "sigma8": tuple(args.sigma8)}
     lh = {k: np.repeat(v, m) for k, v in latin_hypercube(runs, ranges, seed=0).items()}
@@ -212,15 +217,16 @@ def part_data(args) -> None:
             "cosmo.pm",
             n,
             workdir / f"{name}.h5",
-            options=MAPS,
+            options=options,
             conditions=conditions,
             seed=seed,
             chunk_size=64 * m,
             progress=True,
         )
         seconds = time.perf_counter() - t0
-        row = {"file": name, "maps": n, "seconds": seconds, "maps_per_s": n / seconds}
-        save_row(Path(args.json), "data", row | {"options": MAPS, "ranges": ranges}, ("file",))
+        row = {"fields": args.fields, "file": name, "n": n, "seconds": seconds}
+        row |= {"per_s": n / seconds, "options": options, "ranges": ranges}
+        save_row(Path(args.json), "data", row, ("fields", "file"))
         print(json.dumps(row), flush=True)
 
 
@@ -230,7 +236,7 @@ def part_train(args) -> None:
     from surrogate.api import hyperparameters_for
 
     workdir = Path(args.workdir)
-    sim = surrogate.simulator("cosmo.pm", **MAPS)
+    sim = surrogate.simulator("cosmo.pm", **FIELDS[args.fields])
     for family in args.families:
         options = {**DEFAULT_OPTIONS.get(family, {}), **args.family_options.get(family, {})}
         train = options.pop("train", {})
@@ -240,6 +246,7 @@ def part_train(args) -> None:
         model.fit(str(workdir / "train.h5"), seed=1, max_time=args.minutes * 60, **train)
         result = model.training_result
         row = {
+            "fields": args.fields,
             "family": family + (f"+{args.tag}" if args.tag else ""),
             "options": options,
             "train": train,
@@ -249,24 +256,26 @@ def part_train(args) -> None:
             "parameters": sum(p.numel() for p in model.parameters()),
         }
         model.save(workdir / f"model-{row['family']}")
-        save_row(Path(args.json), "train", row, ("family",))
+        save_row(Path(args.json), "train", row, ("fields", "family"))
         print(json.dumps(row, default=str), flush=True)
 
 
 # -- part score -----------------------------------------------------------------------------
-def power_at(events, k0: float) -> float:
-    """Mean P(k) of the maps over the bin containing ``k0``."""
+def power_at(events, k0: float, box: float) -> float:
+    """Mean P(k) of the fields over the bin containing ``k0``."""
     from surrogate_cosmo.statistics import power_spectrum
 
-    ps = power_spectrum(events["delta"], MAPS["box"], window="cic", ndim=2)
+    delta = events["delta"]
+    ps = power_spectrum(delta, box, window="cic", ndim=delta.ndim - 1)
     i = int(np.argmin(np.abs(ps.k - k0)))
     return float(ps.power[:, i].mean())
 
 
-def response(lo, hi) -> float:
+def response(lo, hi, box: float) -> float:
     """d ln P / d ln sigma8 at ``K_RESPONSE`` from samples at sigma8 -/+ the step."""
     s_lo, s_hi = FIDUCIAL["sigma8"] - RESPONSE_STEP, FIDUCIAL["sigma8"] + RESPONSE_STEP
-    return float(np.log(power_at(hi, K_RESPONSE) / power_at(lo, K_RESPONSE)) / np.log(s_hi / s_lo))
+    ratio = power_at(hi, K_RESPONSE, box) / power_at(lo, K_RESPONSE, box)
+    return float(np.log(ratio) / np.log(s_hi / s_lo))
 
 
 def maps_per_second(source, n: int, seed: int = 9) -> float:
@@ -276,28 +285,29 @@ def maps_per_second(source, n: int, seed: int = 9) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def score(source, reference, n: int, n_resp: int) -> dict:
-    """The issue's figures for maps from ``source`` against the ``reference`` maps."""
+def score(source, reference, n: int, n_resp: int, options: dict) -> dict:
+    """The issue's figures for fields from ``source`` against the ``reference`` fields."""
     from surrogate.metrics import evaluate
 
     gen = source.sample(n, FIDUCIAL, seed=5)
-    res = evaluate(reference, gen, METRICS, seed=0, context={"simulator_options": MAPS})
+    metrics = {k: v for k, v in METRICS.items() if options["output"] == "maps" or "mink" not in k}
+    res = evaluate(reference, gen, metrics, seed=0, context={"simulator_options": options})
     lo = source.sample(n_resp, {**FIDUCIAL, "sigma8": FIDUCIAL["sigma8"] - RESPONSE_STEP}, seed=6)
     hi = source.sample(n_resp, {**FIDUCIAL, "sigma8": FIDUCIAL["sigma8"] + RESPONSE_STEP}, seed=6)
-    row = {"response": response(lo, hi)}
-    for name in METRICS:
+    row = {"response": response(lo, hi, options["box"])}
+    for name in metrics:
         r = res[name]
         row[name] = r.value
         row[f"{name}.details"] = r.details
     return row
 
 
-def _sources(workdir: Path):
+def _sources(workdir: Path, options: dict):
     import surrogate
 
-    yield "floor (cosmo.pm)", surrogate.simulator("cosmo.pm", **MAPS)
+    yield "floor (cosmo.pm)", surrogate.simulator("cosmo.pm", **options)
     for name in ("cosmo.lpt", "cosmo.lognormal"):
-        yield name, surrogate.simulator(name, **MAPS)
+        yield name, surrogate.simulator(name, **options)
     for folder in sorted(workdir.glob("model-*")):
         yield folder.name.removeprefix("model-"), surrogate.load(folder)
 
@@ -305,23 +315,25 @@ def _sources(workdir: Path):
 def part_score(args) -> None:
     from surrogate.io.hdf5 import EventFile
 
-    workdir = Path(args.workdir)
+    workdir, options = Path(args.workdir), FIELDS[args.fields]
     reference = EventFile(workdir / "fiducial.h5").read()
-    sim_response = response(*(EventFile(workdir / f"response-{s}.h5").read() for s in ("lo", "hi")))
+    files = (EventFile(workdir / f"response-{s}.h5").read() for s in ("lo", "hi"))
+    sim_response = response(*files, options["box"])
     pm_speed = None
-    for label, source in _sources(workdir):
-        if args.only and label not in args.only:
+    for label, source in _sources(workdir, options):
+        if args.only and label not in args.only and not label.startswith("floor"):
             continue
-        row = {"source": label, "test_maps": len(reference), "simulator_response": sim_response}
+        row = {"fields": args.fields, "source": label, "test_fields": len(reference)}
+        row["simulator_response"] = sim_response
         try:
-            row |= score(source, reference, len(reference), args.response_maps)
+            row |= score(source, reference, len(reference), args.response_maps, options)
             row["maps_per_s"] = maps_per_second(source, args.speed_batch)
         except Exception as exc:  # one source's failure must not lose the others
             row["error"] = f"{type(exc).__name__}: {exc}"
         pm_speed = row.get("maps_per_s") if label.startswith("floor") else pm_speed
         row["x_pm"] = row.get("maps_per_s", 0) / pm_speed if pm_speed else None
         row["machine"] = machine()
-        save_row(Path(args.json), "score", row, ("source",))
+        save_row(Path(args.json), "score", row, ("fields", "source"))
         print(json.dumps({k: v for k, v in row.items() if not k.endswith(".details")}, default=str))
 
 
@@ -338,16 +350,17 @@ def table(results: dict) -> str:
         )
     lines += [
         "",
-        "| source | P(k) worst % (k<=k_Nyq/2) | response (sim) | PDF pull | peaks pull "
-        "| MF pull | maps/s | x cosmo.pm |",
-        "|---|---|---|---|---|---|---|---|",
+        "| fields | source | P(k) worst % (k<=k_Nyq/2) | response (sim) | PDF pull "
+        "| peaks pull | MF pull | fields/s | x cosmo.pm |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results.get("score", {}).get("rows", []):
         if "error" in r:
-            lines.append(f"| {r['source']} | error: {r['error']} |")
+            lines.append(f"| {r.get('fields', 'maps')} | {r['source']} | error: {r['error']} |")
             continue
         lines.append(
-            f"| {r['source']} | {_f(r.get('cosmo.power_spectrum'), '.1f')} | "
+            f"| {r.get('fields', 'maps')} | {r['source']} | "
+            f"{_f(r.get('cosmo.power_spectrum'), '.1f')} | "
             f"{_f(r.get('response'), '.2f')} ({_f(r.get('simulator_response'), '.2f')}) | "
             f"{_f(r.get('cosmo.pdf'), '.2f')} | {_f(r.get('cosmo.peaks'), '.2f')} | "
             f"{_f(r.get('cosmo.minkowski'), '.2f')} | {_f(r.get('maps_per_s'), '.1f')} | "
@@ -361,6 +374,7 @@ def main(argv=None) -> int:
     p.add_argument("--part", choices=("pm", "data", "train", "score"), default=None)
     p.add_argument("--json", default=str(Path(__file__).with_name("cosmo-results.json")))
     p.add_argument("--workdir", default="cosmo-work")
+    p.add_argument("--fields", choices=tuple(FIELDS), default="maps")
     p.add_argument("--particles", type=int, nargs="+", default=[32, 64, 128])
     p.add_argument("--train-maps", type=int, default=2048)
     p.add_argument("--test-maps", type=int, default=1024)
