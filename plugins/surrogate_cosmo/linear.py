@@ -250,11 +250,6 @@ class Growth:
         """Growth rate ``d ln D / d ln a``."""
         return np.asarray(a, float) * self.dd_da(a) / self.d(a)
 
-    def d2(self, a: Array | float) -> Array:
-        """Second-order growth, ``-(3/7) D^2`` (the sign convention of ``psi2`` in
-        :mod:`surrogate_cosmo.lpt` carries the minus: ``x = q + D psi1 + (3/7) D^2 psi2``)."""
-        return -3 / 7 * self.d(a) ** 2
-
     def f2(self, a: Array | float) -> Array:
         """Second-order growth rate, ``2 Omega_m(a)^(6/11)``."""
         return 2 * self.omega_m_at(a) ** (6 / 11)
@@ -265,7 +260,9 @@ class Growth:
         return a**3 * self.e(a) * self.dd_da(a)
 
     def g_d2(self, a: Array | float) -> Array:
-        """The 2LPT analogue of ``G_D`` for the ``(3/7) D^2`` term: ``a^2 E f2 (3/7) D^2``."""
+        """The 2LPT analogue of ``G_D`` for the ``(3/7) D^2`` term: ``a^2 E f2 (3/7) D^2``
+        (second-order growth is ``D2 = -(3/7) D^2``; the sign lives in ``psi2`` of
+        :mod:`surrogate_cosmo.lpt`, so ``x = q + D psi1 + (3/7) D^2 psi2``)."""
         a = np.asarray(a, float)
         return a**2 * self.e(a) * self.f2(a) * 3 / 7 * self.d(a) ** 2
 
