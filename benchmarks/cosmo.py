@@ -239,7 +239,7 @@ def part_train(args) -> None:
     sim = surrogate.simulator("cosmo.pm", **FIELDS[args.fields])
     for family in args.families:
         options = {**DEFAULT_OPTIONS.get(family, {}), **args.family_options.get(family, {})}
-        train = options.pop("train", {})
+        train = {"device": args.device, **options.pop("train", {})}
         cls = surrogate.surrogate_class(family)
         model = cls(**hyperparameters_for(cls, options, sim))
         t0 = time.perf_counter()
@@ -387,6 +387,7 @@ def main(argv=None) -> int:
     p.add_argument("--tag", default="")
     p.add_argument("--only", nargs="*", default=None, help="part score: these sources only")
     p.add_argument("--speed-batch", type=int, default=256)
+    p.add_argument("--device", default="auto", help="training device: auto (cuda when present)")
     args = p.parse_args(argv)
     parts = {"pm": part_pm, "data": part_data, "train": part_train, "score": part_score}
     if args.part:
