@@ -286,7 +286,7 @@ class _FieldMetric(Metric):
         return ref, gen, geo
 
 
-def _mean_and_error(x: Array) -> tuple[Array, Array, Array]:
+def mean_and_error(x: Array) -> tuple[Array, Array, Array]:
     """(mean, standard deviation over fields, standard error of the mean) per column."""
     n = len(x)
     std = x.std(axis=0, ddof=1) if n > 1 else np.full(x.shape[1:], np.nan)
@@ -305,8 +305,8 @@ class PowerSpectrumMetric(_FieldMetric):
         window = self.options["window"]
         pr = st.power_spectrum(ref, geo.length, window=window, ndim=geo.ndim)
         pg = st.power_spectrum(gen, geo.length, window=window, ndim=geo.ndim)
-        mr, sr, er = _mean_and_error(pr.power)
-        mg, _, eg = _mean_and_error(pg.power)
+        mr, sr, er = mean_and_error(pr.power)
+        mg, _, eg = mean_and_error(pg.power)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = mg / mr
             err = ratio * np.sqrt((er / mr) ** 2 + np.nan_to_num(eg / mg) ** 2)
@@ -343,8 +343,8 @@ def scatter_pulls(
 ) -> MetricResult:
     """The pull comparison of two samples of per-field statistics ``(n_fields, n_bins)``
     (module docstring): headline the largest ``|mean_gen - mean_ref| / sigma_ref``."""
-    mr, sr, er = _mean_and_error(np.asarray(reference, dtype=np.float64))
-    mg, _, eg = _mean_and_error(np.asarray(generated, dtype=np.float64))
+    mr, sr, er = mean_and_error(np.asarray(reference, dtype=np.float64))
+    mg, _, eg = mean_and_error(np.asarray(generated, dtype=np.float64))
     diff = np.abs(mg - mr)
     se = np.sqrt(er**2 + np.nan_to_num(eg) ** 2)
     with np.errstate(divide="ignore", invalid="ignore"):

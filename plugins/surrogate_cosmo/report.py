@@ -44,7 +44,7 @@ from surrogate.validation.sections import (
 )
 
 from . import statistics as st
-from .metrics import LOG_FLOOR, FieldGeometry, _mean_and_error, field_geometry
+from .metrics import LOG_FLOOR, FieldGeometry, field_geometry, mean_and_error
 
 Array = np.ndarray
 
@@ -166,9 +166,9 @@ def _log_k(ax: Any) -> None:
 
 
 def _pk_figure(pk: _Stat, k: Array, k_nyq: float, geo: FieldGeometry, label: str) -> Any:
-    mr, sr, _ = _mean_and_error(pk.reference)
-    mg, _, eg = _mean_and_error(pk.generated)
-    mf, _, ef = _mean_and_error(pk.floor)
+    mr, sr, _ = mean_and_error(pk.reference)
+    mg, _, eg = mean_and_error(pk.generated)
+    mf, _, ef = mean_and_error(pk.floor)
     fig = new_figure((5.6, 4.8))
     ax, rx = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 1.6)})
     _bands(ax, k, mr, sr, len(pk.reference))
@@ -223,9 +223,9 @@ def _power(data: SectionData, geo: FieldGeometry, out: SectionWriter) -> tuple[_
 def _pull_panels(ax: Any, rx: Any, x: Array, stat: _Stat, label: str) -> None:
     """The mean per field of the three samples over ``x`` (the reference with its bands)
     and, below, ``(mean - mean_ref) / sigma_ref`` with the model's standard error."""
-    mr, sr, _ = _mean_and_error(stat.reference)
-    mg, _, eg = _mean_and_error(stat.generated)
-    mf, _, ef = _mean_and_error(stat.floor)
+    mr, sr, _ = mean_and_error(stat.reference)
+    mg, _, eg = mean_and_error(stat.generated)
+    mf, _, ef = mean_and_error(stat.floor)
     _bands(ax, x, mr, sr, len(stat.reference))
     ax.plot(x, mr, color=COLORS["reference"], lw=1.4, label="reference A")
     ax.errorbar(x, mg, yerr=eg, fmt="o", ms=2.5, lw=0.8, color=COLORS["model"], label=label)
@@ -356,11 +356,11 @@ def _response(power: Array, values: Array, cut: float, band: Array, n_modes: Arr
     high = values > cut
     if high.sum() < 2 or (~high).sum() < 2:
         raise SurrogateError("fewer than two fields on one side of the median")
-    mh, _, eh = _mean_and_error(power[high])
-    ml, _, el = _mean_and_error(power[~high])
+    mh, _, eh = mean_and_error(power[high])
+    ml, _, el = mean_and_error(power[~high])
     w = n_modes * band  # band power per field: the mode-weighted mean over k <= the cut
-    bh, _, ebh = _mean_and_error((power[high] @ w)[:, None] / w.sum())
-    bl, _, ebl = _mean_and_error((power[~high] @ w)[:, None] / w.sum())
+    bh, _, ebh = mean_and_error((power[high] @ w)[:, None] / w.sum())
+    bl, _, ebl = mean_and_error((power[~high] @ w)[:, None] / w.sum())
     with np.errstate(divide="ignore", invalid="ignore"):  # empty fields: NaN, a dash
         ratio = mh / ml
         error = ratio * np.hypot(eh / mh, el / ml)
