@@ -254,6 +254,7 @@ def part_train(args) -> None:
             "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch,
             "parameters": sum(p.numel() for p in model.parameters()),
+            "history": result.history,  # the learning curve: losses per epoch
         }
         model.save(workdir / f"model-{row['family']}")
         save_row(Path(args.json), "train", row, ("fields", "family"))
@@ -321,8 +322,8 @@ def part_score(args) -> None:
     sim_response = response(*files, options["box"])
     pm_speed = None
     for label, source in _sources(workdir, options):
-        if args.only and label not in args.only and not label.startswith("floor"):
-            continue
+        if args.only and label not in args.only:
+            continue  # (the floor too: x cosmo.pm then needs the floor's row of a full run)
         row = {"fields": args.fields, "source": label, "test_fields": len(reference)}
         row["simulator_response"] = sim_response
         try:
