@@ -37,6 +37,15 @@ def _power_on_grid(power: Power, n: int, box: float, dim: int) -> Array:
     return p
 
 
+def _check_field(shape: tuple[int, ...], box: float) -> int:
+    """The side of a square 2D or cubic 3D grid of even size in a box of side > 0."""
+    if len(shape) not in (2, 3) or len(set(shape)) != 1:
+        raise SpecError(f"fields are square 2D or cubic 3D grids, not {shape}")
+    if not box > 0:
+        raise SpecError(f"box must be > 0 Mpc/h, not {box}")
+    return check_grid(shape[0], "grid size")
+
+
 def gaussian_modes(
     shape: tuple[int, ...],
     box: float,
@@ -47,12 +56,7 @@ def gaussian_modes(
     paired: bool = False,
 ) -> Array:
     """The ``rfftn`` of a Gaussian random field (zero mean mode) with spectrum ``power``."""
-    dim = len(shape)
-    if dim not in (2, 3) or len(set(shape)) != 1:
-        raise SpecError(f"fields are square 2D or cubic 3D grids, not {shape}")
-    if box <= 0:
-        raise SpecError(f"box must be > 0 Mpc/h, not {box}")
-    n = check_grid(shape[0], "grid size")
+    dim, n = len(shape), _check_field(shape, box)
     white = np.fft.rfftn(rng.standard_normal(shape))
     if fixed:
         white *= np.sqrt(n**dim) / np.maximum(np.abs(white), 1e-300)
@@ -89,8 +93,7 @@ def lognormal_field(
     ``xi_G = ln(1 + xi)``, so ``delta`` has the target ``xi`` and is >= -1 everywhere.
     Modes where ``xi_G``'s spectrum comes out negative (a target too non-Gaussian for a
     lognormal) are clipped to zero."""
-    dim = len(shape)
-    n = check_grid(shape[0], "grid size")
+    dim, n = len(shape), _check_field(shape, box)
     p = _power_on_grid(power, n, box, dim)
     xi = irfft(p, shape) * n**dim / box**dim
     if (xi <= -1).any():
