@@ -104,9 +104,102 @@ class Simulator(ABC):
         generator covers them (mode collapse).  ``None``: no modes."""
         return None
 
+    # -- targets that know their energy (see :mod:`surrogate.energy`) --------------------
+    @property
+    def has_energy(self) -> bool:
+        """Whether the simulator's distribution is known up to a constant (``_energy``)."""
+        return type(self)._energy is not Simulator._energy
+
+    @property
+    def has_log_prob(self) -> bool:
+        """Whether the normaliser is known too, so :meth:`log_prob` is exact."""
+        return self.has_energy and type(self)._log_normalizer is not Simulator._log_normalizer
+
+    def energy(self, fields: Mapping[str, Any] | Events, conditions: Conditions = None) -> Any:
+        """The reduced energy ``u(x | c)`` per event, ``p(x | c) = exp(-u) / Z(c)``.
+
+        ``fields``: events, or a mapping of field arrays ``(n, *shape)``; numpy in gives a
+        float64 numpy array, torch tensors in give a tensor differentiable with respect to
+        them.  ``conditions`` (default: the events' own) are checked against the spec.
+        """
+        from . import energy as en
+
+        fields, conditions = _fields_and_conditions(fields, conditions)
+        what = f"energy of {self.name or type(self).__name__!r}"
+        self._require_energy()
+        x, c, numpy_in = en.as_tensors(fields, conditions, self.spec, what)
+        u = en.check_energy(self._energy(x, c), en.event_count(x, self.spec, what), what)
+        return en.to_output(u, numpy_in)
+
+    def force(
+        self, fields: Mapping[str, Any] | Events, conditions: Conditions = None
+    ) -> dict[str, Any]:
+        """``-grad_x u`` of every field (the force in units of kT), what gradient-based
+        samplers (MALA, HMC) step along: the plugin's ``_force`` where it has a closed
+        form, else automatic differentiation of ``_energy``."""
+        from . import energy as en
+
+        fields, conditions = _fields_and_conditions(fields, conditions)
+        what = f"force of {self.name or type(self).__name__!r}"
+        self._require_energy()
+        x, c, numpy_in = en.as_tensors(fields, conditions, self.spec, what)
+        out = self._force(x, c)
+        return {k: en.to_output(v, numpy_in) for k, v in out.items()}
+
+    def log_normalizer(self, conditions: Conditions = None, n: int = 1) -> np.ndarray:
+        """``ln Z(c)`` of ``n`` events at ``conditions`` (float64, shape ``(n,)``), where the
+        normaliser is known in closed form (else a :class:`SurrogateError`)."""
+        if not self.has_log_prob:
+            raise SurrogateError(
+                f"simulator {self.name!r} does not know its normaliser: no exact log_prob"
+            )
+        conds = self.spec.check_conditions(conditions or {}, n, what="log_normalizer")
+        log_z = np.asarray(self._log_normalizer(conds), np.float64)
+        return np.broadcast_to(log_z, (n,)).copy()
+
+    def log_prob(
+        self, events: Mapping[str, Any] | Events, conditions: Conditions = None
+    ) -> np.ndarray:
+        """The exact log-density ``-u(x | c) - ln Z(c)`` of ``events`` (per event; numpy),
+        for a simulator whose normaliser is known (``has_log_prob``)."""
+        fields, conditions = _fields_and_conditions(events, conditions)
+        u = np.asarray(self.energy({k: np.asarray(v) for k, v in fields.items()}, conditions))
+        return -u - self.log_normalizer(conditions, len(u))
+
+    def _energy(self, fields: dict[str, Any], conditions: dict[str, Any]) -> Any:
+        """The reduced energy of each event, a torch tensor ``(n,)``, from torch fields
+        ``(n, *shape)`` and conditions ``(n,)``.  Implement it with differentiable torch
+        operations; infinite where the density is zero (overlapping particles)."""
+        raise SurrogateError(f"simulator {self.name!r} has no energy")
+
+    def _force(self, fields: dict[str, Any], conditions: dict[str, Any]) -> dict[str, Any]:
+        """``-grad u`` per field; override where a closed form is cheaper than autograd."""
+        from .energy import autograd_force
+
+        return autograd_force(self._energy, fields, conditions)
+
+    def _log_normalizer(self, conditions: dict[str, np.ndarray]) -> np.ndarray:
+        """``ln Z`` per event (or a scalar) at the checked conditions, where known."""
+        raise NotImplementedError
+
+    def _require_energy(self) -> None:
+        if not self.has_energy:
+            raise SurrogateError(
+                f"simulator {self.name!r} has no energy: only a target that implements "
+                "_energy (a Boltzmann distribution) can be evaluated or trained on"
+            )
+
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"<Simulator {self.name} {opts}>".replace(" >", ">")
+
+
+def _fields_and_conditions(
+    fields: Mapping[str, Any] | Events, conditions: Conditions
+) -> tuple[Mapping[str, Any], Conditions]:
+    if isinstance(fields, Events):
+        return fields.fields, fields.conditions if conditions is None else conditions
+    return fields, conditions
 
 
 class Surrogate(ABC):

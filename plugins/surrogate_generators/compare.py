@@ -25,7 +25,6 @@ one (``log_prob``).  The pure-numpy core is in :class:`Comparison` (JSON, Markdo
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import time
@@ -283,21 +282,11 @@ def baselines() -> list[str]:
     return [name for name in get_registry().names("surrogate") if surrogate_class(name).baseline]
 
 
-def _condition_kwargs(fn: Callable[..., Any], events: Events) -> dict[str, np.ndarray]:
-    params = inspect.signature(fn).parameters
-    return {k: v for k, v in events.conditions.items() if k in params}
-
-
 def simulator_log_prob(sim: Simulator, events: Events) -> float | None:
-    """Mean exact log-density of ``events`` under ``sim`` where it offers ``log_prob``."""
-    fn = getattr(sim, "log_prob", None)
-    if fn is None:
+    """Mean exact log-density of ``events`` under ``sim`` where its normaliser is known."""
+    if not sim.has_log_prob:
         return None
-    try:
-        lp = np.asarray(fn(events.flat(), **_condition_kwargs(fn, events)), dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return float(lp.mean()) if lp.shape == (len(events),) else None
+    return float(np.mean(sim.log_prob(events)))
 
 
 def sample_rate(

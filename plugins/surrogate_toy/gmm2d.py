@@ -8,10 +8,10 @@ per-event condition (the simplest conditional problem: generators must learn to 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.special import logsumexp
 
 from surrogate import Condition, Events, EventSpec, Field, Simulator
 from surrogate.errors import SpecError
@@ -82,13 +82,22 @@ class GaussianRing(Simulator):
         centres = self.centres(r)[np.arange(n), k] if n else np.zeros((0, 2))
         return {"x": centres + self.sigma * rng.standard_normal((n, 2))}
 
-    def log_prob(self, x: np.ndarray, radius: np.ndarray | float | None = None) -> np.ndarray:
-        """Exact log-density of points ``x`` (n, 2)."""
-        x = np.asarray(x, dtype=np.float64)
-        r = np.broadcast_to(self.radius if radius is None else radius, (len(x),))
-        d2 = ((x[:, None, :] - self.centres(r)) ** 2).sum(-1)
-        log_comp = -0.5 * d2 / self.sigma**2 - np.log(2 * np.pi * self.sigma**2)
-        return logsumexp(log_comp, axis=1) - np.log(self.n_modes)
+    def _energy(self, fields, conditions):
+        """``-log p`` of the mixture (normalised, so ``ln Z = 0``): the exact density goes
+        through the core's energy interface like any target's."""
+        import torch
+
+        x = fields["x"]
+        r = conditions["radius"] if self.conditional else torch.full_like(x[:, 0], self.radius)
+        k = torch.arange(self.n_modes, dtype=x.dtype, device=x.device)
+        angles = 2 * torch.pi * k / self.n_modes
+        unit = torch.stack([torch.cos(angles), torch.sin(angles)], dim=-1)
+        d2 = ((x[:, None, :] - r[:, None, None] * unit) ** 2).sum(-1)
+        log_comp = -0.5 * d2 / self.sigma**2 - math.log(2 * math.pi * self.sigma**2)
+        return math.log(self.n_modes) - torch.logsumexp(log_comp, dim=1)
+
+    def _log_normalizer(self, conditions):
+        return 0.0
 
     def mode_labels(self, events: Events) -> np.ndarray:
         """The mode of each event, -1 for events farther than 3 sigma from every mode."""

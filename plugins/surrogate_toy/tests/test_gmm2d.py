@@ -25,7 +25,7 @@ def test_density_integrates_to_one_and_matches_samples():
     grid = np.linspace(-4, 4, 801)
     xx, yy = np.meshgrid(grid, grid)
     points = np.stack([xx.ravel(), yy.ravel()], 1)
-    dens = np.exp(sim.log_prob(points, radius=2.5))
+    dens = np.exp(sim.log_prob({"x": points}, {"radius": 2.5}))
     assert dens.sum() * (grid[1] - grid[0]) ** 2 == pytest.approx(1.0, abs=1e-3)
 
 

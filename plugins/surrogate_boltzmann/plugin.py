@@ -1,0 +1,17 @@
+"""Entry point of the Boltzmann plugin: targets, the estimators as metrics, the report
+section and the discrete autoregressive family for lattice models.  Factories are import
+paths, so ``surrogate plugins`` imports none of them."""
+
+from surrogate import hookimpl
+from surrogate.hookspecs import Register
+
+
+@hookimpl
+def register_simulators(register: Register) -> None:
+    register("boltzmann.double_well", "surrogate_boltzmann.wells:DoubleWell")
+    register("boltzmann.manywell", "surrogate_boltzmann.wells:ManyWell")
+    register("boltzmann.gmm40", "surrogate_boltzmann.wells:GMM40")
+    register("boltzmann.mueller_brown", "surrogate_boltzmann.wells:MuellerBrown")
+    register("boltzmann.dw4", "surrogate_boltzmann.particles:DW4")
+    register("boltzmann.lj13", "surrogate_boltzmann.particles:LJ13")
+    register("boltzmann.ising", "surrogate_boltzmann.ising:Ising")
