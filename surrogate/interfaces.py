@@ -250,44 +250,82 @@ class Surrogate(ABC):
     # -- training ---------------------------------------------------------------------
     def fit(
         self,
-        data: DataSource,
+        data: DataSource | None = None,
         *,
+        target: Simulator | None = None,
+        conditions: Conditions = None,
         seed: Seed = None,
         workdir: str | os.PathLike[str] | None = None,
         progress: bool | None = None,
         max_time: float | None = None,
         **options: Any,
     ) -> Surrogate:
-        """Fit to events (in memory, or an event file streamed in batches).
+        """Fit to events (in memory, or an event file streamed in batches), to a target's
+        energy, or to both.
 
-        The data must match the model's spec (set from the data when the model has none).
-        ``workdir`` is where a training loop may keep its log, plots and periodic
-        checkpoints (``None``: nowhere).  ``progress`` (a bar; ``None``: when stderr is a
-        terminal) and ``max_time`` (a wall-clock budget in seconds) are accepted by every
-        family and passed on to those whose ``_fit`` takes them: a closed-form fit has no
-        bar and needs no budget.  Other ``options`` go to the plugin's training loop
-        (epochs, batch size...).
+        The data must match the model's spec (set from the data, else from ``target``,
+        when the model has none).  ``target`` is a simulator that knows its energy
+        (``has_energy``): a family with an exact density trains on it by the ``energy``
+        objective, alone or mixed with the data's likelihood (the ``objective`` option;
+        see :mod:`surrogate.training.objectives`); ``conditions`` fixes the conditions its
+        draws are made at (the others come from the spec's priors), and those are the
+        conditions recorded as trained.  ``workdir`` is where a training loop may keep its
+        log, plots and periodic checkpoints (``None``: nowhere).  ``progress`` (a bar;
+        ``None``: when stderr is a terminal) and ``max_time`` (a wall-clock budget in
+        seconds) are accepted by every family and passed on to those whose ``_fit`` takes
+        them: a closed-form fit has no bar and needs no budget.  Other ``options`` go to
+        the plugin's training loop (epochs, batch size...).
 
         The training conditions are recorded here, for every family (see
         :mod:`surrogate.trained_conditions`), and the metrics of a previous validation
         are dropped: they described other weights.
         """
-        source = data if isinstance(data, Events) else open_events(data)
-        spec = self._adopt_spec(source.spec)
+        if data is None and target is None:
+            raise SpecError("fit needs training events, a target with an energy, or both")
+        if target is not None and not _takes(self._fit, "target"):
+            raise SurrogateError(
+                f"model {self.name!r} cannot train on a target's energy: that needs a family "
+                "with an exact density that draws its own samples (flow)"
+            )
+        source = None if data is None else data if isinstance(data, Events) else open_events(data)
+        spec = self._adopt_spec(target.spec if source is None else source.spec)  # type: ignore[union-attr]
+        if target is not None and not spec.compatible_with(target.spec):
+            raise SpecError(
+                f"target {target.name!r} does not match the model's spec: "
+                + "; ".join(target.spec.difference(spec))
+            )
         if isinstance(source, Events):
             source = source.check(spec, what="training data")
+        self.metrics = {}
         # before _fit, so that a training loop sampling the model draws them too
-        self.trained_conditions, self.metrics = record(source, spec), {}
-        self.provenance = {
-            "data": str(data) if not isinstance(data, Events) else "in-memory events",
-            "n_events": len(source),
-            "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
-            **getattr(source, "metadata_summary", {}),
-        }
+        self.trained_conditions = (
+            record(source, spec) if source is not None else _fixed_conditions(spec, conditions)
+        )
+        self.provenance = self._fit_provenance(data, source, target, seed)
+        extra = {"target": target, "conditions": conditions} if target is not None else {}
         common = {"progress": progress, "max_time": max_time}
         options |= {k: v for k, v in common.items() if v is not None and _takes(self._fit, k)}
-        self._fit(source, seed=seed, workdir=None if workdir is None else Path(workdir), **options)
+        self._fit(
+            source,
+            seed=seed,
+            workdir=None if workdir is None else Path(workdir),
+            **extra,
+            **options,
+        )
         return self
+
+    @staticmethod
+    def _fit_provenance(data: Any, source: Any, target: Any, seed: Seed) -> dict[str, Any]:
+        described = "in-memory events" if isinstance(data, Events) else str(data)
+        out: dict[str, Any] = {
+            "data": None if data is None else described,
+            "n_events": 0 if source is None else len(source),
+            "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
+            **(getattr(source, "metadata_summary", {}) if source is not None else {}),
+        }
+        if target is not None:
+            out["target"] = {"name": target.name, "options": dict(target.options)}
+        return out
 
     def _adopt_spec(self, spec: EventSpec | None) -> EventSpec:
         """Take the data's spec, or check it against the model's own; the model's."""
@@ -395,6 +433,17 @@ class Surrogate(ABC):
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters.items())
         return f"<Surrogate {self.name} {hp}>"
+
+
+def _fixed_conditions(spec: EventSpec, conditions: Conditions) -> TrainedConditions | None:
+    """What a fit on a target alone records as its training conditions: the fixed ones
+    when every condition is fixed (a model trained at one temperature draws at it by
+    default), else ``None`` (the spec's priors, which the training draws came from)."""
+    given = spec.check_conditions(conditions or {}, 1, what="training conditions", partial=True)
+    if set(given) != set(spec.condition_names) or not given:
+        return None
+    row = np.array([[given[c][0] for c in spec.condition_names]], dtype=np.float64)
+    return TrainedConditions(spec.condition_names, row, np.ones(1, dtype=np.int64), 1)
 
 
 def _takes(method: Any, name: str) -> bool:

@@ -417,6 +417,27 @@ class Preprocessing:
             out = step.inverse(out, conds)
         return out
 
+    def as_affine(self, conditions: Conds) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(scale, shift)``, flat over the event, with ``raw = model * scale + shift``
+        where the fitted chain is one fixed elementwise affine map (``standardise``,
+        ``affine``, or no step); ``None`` where it is not (a log, a logit, a division by a
+        condition).  ``conditions``: three rows of different conditions, which the map
+        must not depend on.
+
+        What training on an energy needs: the target's energy is a function of the raw
+        fields, so the model's draws are mapped back in torch, with the gradient, and a
+        fixed affine map is the one every chain of such steps composes to.  Found by
+        probing the numpy inverse at 0, 1 and 2 (one row each), so no step needs a torch
+        twin.
+        """
+        d = self.spec.event_size
+        probe = np.stack([np.zeros(d), np.ones(d), np.full(d, 2.0)])
+        raw = self.spec.flatten(self.inverse(self.spec.unflatten(probe), conditions))
+        shift, scale = raw[0], raw[1] - raw[0]
+        if not np.allclose(raw[2], shift + 2 * scale, rtol=1e-9, atol=1e-12):
+            return None
+        return scale, shift
+
     def _require_fitted(self) -> None:
         if not self.fitted:
             raise SpecError("preprocessing is not fitted yet (call fit on training batches)")

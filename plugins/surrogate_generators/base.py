@@ -37,6 +37,7 @@ are importable from here too.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,7 +54,9 @@ from surrogate.events import Events
 from surrogate.preprocessing import Preprocessing
 from surrogate.spec import EventSpec
 from surrogate.training import EventStream, TrainOptions
+from surrogate.training.data import ConditionStream
 from surrogate.training.loop import Trainer, checkpoint_settings
+from surrogate.training.objectives import Objective
 
 from . import conv  # noqa: F401  (registers the ``conv`` backbone)
 from .backbones import make_backbone, takes_field_shape
@@ -89,6 +92,9 @@ class TorchSurrogate(Surrogate):
     #: networks take half its features, permuted, so a backbone built on the event's grid
     #: (``conv``) cannot work there and is refused when the model is made.
     field_backbones: ClassVar[bool] = True
+    #: True for a family with an exact density whose draws come with their log-density
+    #: (:class:`surrogate.training.objectives.DensityModel`): it can train on an energy.
+    trains_on_energy: ClassVar[bool] = False
 
     def __init__(self, spec: EventSpec | None = None, **hyperparameters: Any) -> None:
         super().__init__(spec, **hyperparameters)
@@ -103,6 +109,7 @@ class TorchSurrogate(Surrogate):
         self.training_result: Any = None
         self._pre: Preprocessing | None = None
         self._cond: ConditionEncoder | None = None
+        self.objective = Objective("likelihood")
         if spec is not None:
             self._setup_spec()
 
@@ -173,21 +180,20 @@ class TorchSurrogate(Surrogate):
             out[f.name] = a.astype(f.dtype)
         return out
 
-    def _prepare(self, events: Events) -> tuple[np.ndarray, np.ndarray]:
+    def _prepare(self, events: Events) -> tuple[np.ndarray, ...]:
         x, c, _ = self.encode_events(events)
         if not np.isfinite(x).all():
             raise TrainingError(
                 "preprocessing produced NaN or Inf on the training data: check the "
                 "preprocessing chain (e.g. a log of zeros needs eps > 0)"
             )
+        if self.objective.uses_energy:  # the energy term draws at the raw conditions
+            return x, c, self._raw_conditions(events.conditions, len(events))
         return x, c
 
     def make_batch(self, arrays: tuple[np.ndarray, ...], device: torch.device) -> Batch:
-        x, c = arrays[0], arrays[1]
-        return Batch(
-            torch.from_numpy(np.ascontiguousarray(x)).to(device),
-            torch.from_numpy(np.ascontiguousarray(c)).to(device),
-        )
+        tensors = [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in arrays]
+        return Batch(*tensors)
 
     # -- networks ---------------------------------------------------------------------------
     def backbone(
@@ -260,12 +266,43 @@ class TorchSurrogate(Surrogate):
         self.nets.to(self.device)
 
     # -- training ---------------------------------------------------------------------------
-    def _fit(self, data: Any, *, seed: Any, workdir: Path | None, **options: Any) -> None:
+    def _fit(
+        self,
+        data: Any,
+        *,
+        seed: Any,
+        workdir: Path | None,
+        target: Any = None,
+        conditions: Any = None,
+        **options: Any,
+    ) -> None:
         opts = TrainOptions.resolve(options, self.train_defaults)
+        self.objective = Objective.from_options(opts, has_data=data is not None, target=target)
+        if self.objective.uses_energy and not self.trains_on_energy:
+            raise TrainingError(
+                f"model {self.name!r} cannot train on a target's energy: it needs an exact "
+                "density and draws with their log-density (the flow family has both)"
+            )
         self._setup_spec()
         ckpt, seed = resume_point(opts.resume, workdir, seed)
         if ckpt is not None:
             check_resume_spec(ckpt, self._require_spec())
+        if data is None:
+            stream = self._condition_stream(opts, seed, conditions)
+        else:
+            stream = self._event_stream(data, opts, seed, fit=ckpt is None)
+        fingerprint = {"n_events": 0 if data is None else len(data)}
+        fingerprint["in_memory"] = getattr(stream, "in_memory", True)
+        if target is not None:
+            fingerprint["target"] = {"name": target.name, "options": dict(target.options)}
+            fingerprint["conditions"] = {
+                k: np.asarray(v).tolist() for k, v in (conditions or {}).items()
+            }
+        self._train(stream, opts, seed=seed, workdir=workdir, ckpt=ckpt, fingerprint=fingerprint)
+
+    def _event_stream(self, data: Any, opts: TrainOptions, seed: int, *, fit: bool) -> EventStream:
+        """The data's batches; the preprocessing and condition encoding fitted on them
+        first (``fit``: a fresh run, not one resumed with its fitted state)."""
         stream = EventStream(
             data,
             self._prepare,
@@ -277,18 +314,43 @@ class TorchSurrogate(Surrogate):
             in_memory=opts.in_memory,
             memory_limit=opts.memory_limit,
         )
-        if ckpt is None:
+        if fit:
             limit = int(opts.preprocessing_events)
             self.preprocessing.fit(lambda: stream.raw_batches("all", limit))
             self.condition_encoder.fit(stream.raw_batches("all", limit))
-        self._train(
-            stream,
-            opts,
+        return stream
+
+    def _condition_stream(self, opts: TrainOptions, seed: int, conditions: Any) -> ConditionStream:
+        """Batches of conditions alone, for training on a target with no data: the chain
+        can then hold only steps that need no statistics (``affine``, or none)."""
+        spec = self._require_spec()
+        if not self.preprocessing.fitted:
+            raise TrainingError(
+                f"preprocessing {self.preprocessing!r} needs data to fit: training on a "
+                "target alone takes a chain of fixed steps (affine, or [] for none)"
+            )
+        if any(math.isinf(c.low) or math.isinf(c.high) for c in spec.conditions):
+            raise TrainingError("training on a target alone needs every condition's range finite")
+        return ConditionStream(
+            spec,
+            self._prepare_conditions,
+            batch_size=opts.batch_size,
+            steps_per_epoch=opts.steps_per_epoch,
+            val_samples=opts.val_samples,
             seed=seed,
-            workdir=workdir,
-            ckpt=ckpt,
-            fingerprint={"n_events": len(data), "in_memory": stream.in_memory},
+            fixed=conditions,
         )
+
+    def _prepare_conditions(self, conditions: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        """A batch of conditions alone: no events, the encoded and the raw conditions."""
+        n = len(next(iter(conditions.values())))
+        c = self.condition_encoder.encode(conditions, n)
+        return np.zeros((n, 0), np.float32), c, self._raw_conditions(conditions, n)
+
+    def _raw_conditions(self, conditions: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        names = self._require_spec().condition_names
+        cols = [np.asarray(conditions[k], np.float64).reshape(n) for k in names]
+        return np.stack(cols, axis=1) if cols else np.zeros((n, 0))
 
     def _train(
         self,
@@ -325,7 +387,7 @@ class TorchSurrogate(Surrogate):
             self.nets = nn.ModuleDict(self._build())
             self.nets.to(device)
             trainer = Trainer(
-                self,
+                self if self.objective.kind == "likelihood" else self.objective.bind(self),
                 train_batches=stream.train_batches,
                 val_batches=stream.val_batches if stream.n_val else None,
                 steps_per_epoch=stream.steps_per_epoch,

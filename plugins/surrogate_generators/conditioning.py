@@ -24,11 +24,13 @@ from surrogate.spec import EventSpec
 class Batch:
     """One training batch in model space, on the training device."""
 
-    x: torch.Tensor  # (B, x_dim) preprocessed, flattened fields
+    x: torch.Tensor  # (B, x_dim) preprocessed, flattened fields (x_dim 0: no events)
     c: torch.Tensor  # (B, c_dim) encoded conditions (c_dim may be 0)
+    #: (B, n_conditions) raw conditions in spec order, where an energy term needs them
+    raw: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.c)
 
     @property
     def context(self) -> torch.Tensor | None:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from surrogate.errors import TrainingError
 from surrogate.events import Events
 from surrogate.interfaces import Conditions, Seed, check_n, make_rng
 
@@ -79,6 +80,9 @@ class Flow(TorchSurrogate):
     supports_amp = False
     settings_class = FlowSettings
     settings: FlowSettings
+    #: exact density and reparameterised draws: a Boltzmann generator
+    trains_on_energy = True
+    reparameterised = True
     field_backbones = False  # coupling networks see half the features, permuted: no grid
 
     def _build(self) -> dict[str, nn.Module]:
@@ -105,6 +109,44 @@ class Flow(TorchSurrogate):
         """Forward KL: the mean negative log-likelihood (model space, per event)."""
         nll = -self.flow.log_prob(batch.x, batch.context).mean()
         return {"loss": nll}
+
+    def draw_with_log_prob(
+        self, batch: Batch, generator: torch.Generator | None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+        """One reparameterised draw per row of ``batch`` at its conditions: the raw fields
+        (float64, differentiable), the raw conditions and ``log q`` in raw units, what
+        the energy objective (:mod:`surrogate.training.objectives`) evaluates."""
+        spec = self._require_spec()
+        y, log_q = self.flow.sample_and_log_prob(batch.context, n=len(batch), generator=generator)
+        scale, shift = self._raw_affine()
+        x = y.double() * scale.to(y.device) + shift.to(y.device)
+        # log q_raw(x) = log q_model(y) - log|det dx/dy|
+        log_q = log_q.double() - torch.log(scale.abs()).sum()
+        fields, start = {}, 0
+        for f in spec.fields:
+            fields[f.name] = x[:, start : start + f.size].reshape(len(x), *f.shape)
+            start += f.size
+        raw = batch.raw if batch.raw is not None else torch.zeros(len(batch), 0)
+        conds = {name: raw[:, i] for i, name in enumerate(spec.condition_names)}
+        return fields, conds, log_q
+
+    def _raw_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fitted preprocessing as ``raw = y * scale + shift`` (see
+        :meth:`~surrogate.preprocessing.Preprocessing.as_affine`), found once per fit."""
+        cached = getattr(self, "_affine", None)
+        if cached is not None and cached[0] is self.preprocessing:
+            return cached[1]
+        spec = self._require_spec()
+        affine = self.preprocessing.as_affine({c.name: _probe(c) for c in spec.conditions})
+        if affine is None:
+            raise TrainingError(
+                f"training on an energy maps the flow's draws back to raw fields in torch, "
+                f"which needs a preprocessing chain of fixed affine steps (standardise, "
+                f"affine, or none), not {self.preprocessing!r}"
+            )
+        tensors = (torch.from_numpy(affine[0].copy()), torch.from_numpy(affine[1].copy()))
+        self._affine = (self.preprocessing, tensors)
+        return tensors
 
     def _generate(self, c: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.flow.sample(c if c.shape[1] else None, n=len(c), generator=generator)
@@ -140,3 +182,10 @@ class Flow(TorchSurrogate):
         # log p_raw(x) = log p_model(y) + log|det dy/dx|, evaluated at the returned events
         _, _, logdet = self.encode_events(events)
         return events, log_q + logdet
+
+
+def _probe(condition: Any) -> np.ndarray:
+    """Three different values of a condition inside its range (for ``as_affine``)."""
+    lo = condition.low if np.isfinite(condition.low) else min(condition.high, 0.0) - 1.0
+    hi = condition.high if np.isfinite(condition.high) else lo + 2.0
+    return np.array([lo, hi, 0.5 * (lo + hi)])

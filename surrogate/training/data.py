@@ -167,3 +167,49 @@ class EventStream:
             arrays = self.prepare(self._load([i]))
             for start in range(0, len(arrays[0]), bs):
                 yield tuple(a[start : start + bs] for a in arrays)
+
+
+class ConditionStream:
+    """Batches of conditions alone, for an objective that draws its events from the model
+    (training on a target's energy, with no data).
+
+    Each step's conditions are drawn from ``fixed`` (given values, broadcast) and the
+    spec's priors for the rest, from a stream that depends only on ``(seed, epoch, step)``
+    (so a resumed run sees the same conditions); the validation batches are the same every
+    epoch, so the validation estimate compares epochs on equal terms.  ``prepare`` turns a
+    dict of condition arrays into the arrays a model's ``make_batch`` takes.
+    """
+
+    def __init__(
+        self,
+        spec: Any,
+        prepare: Callable[[dict[str, np.ndarray]], Arrays],
+        *,
+        batch_size: int,
+        steps_per_epoch: int,
+        val_samples: int,
+        seed: int,
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
+        self.spec, self.prepare, self.seed = spec, prepare, int(seed)
+        self.batch_size, self.fixed = int(batch_size), dict(fixed or {})
+        if self.batch_size < 1:
+            raise TrainingError(f"batch_size must be >= 1, not {batch_size}")
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.n_train = self.steps_per_epoch * self.batch_size
+        self.n_val = max(int(val_samples), 0)
+        # checked once here, so a condition outside its range fails before training
+        spec.check_conditions(self.fixed, 1, what="training conditions", partial=True)
+
+    def draw(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``n`` condition rows: the fixed values, the others from their priors."""
+        return self.spec.resolve_conditions(n, self.fixed, rng)
+
+    def train_batches(self, epoch: int) -> Iterator[Arrays]:
+        for step in range(self.steps_per_epoch):
+            yield self.prepare(self.draw(self.batch_size, _rng(self.seed, 3, int(epoch), step)))
+
+    def val_batches(self) -> Iterator[Arrays]:
+        for i, start in enumerate(range(0, self.n_val, self.batch_size)):
+            n = min(self.batch_size, self.n_val - start)
+            yield self.prepare(self.draw(n, _rng(self.seed, 4, i)))

@@ -11,6 +11,7 @@ from ..jsonutil import to_json
 from ..settings import as_dict, build, field_defaults, require
 
 SCHEDULES = ("cosine", "constant", "plateau")
+OBJECTIVES = ("auto", "likelihood", "energy", "mixed")
 OPTIMIZERS = ("adam", "adamw")
 
 
@@ -57,11 +58,30 @@ class TrainOptions:
     #: Wall-clock budget of this invocation in seconds (``None``: none): the loop stops at
     #: the epoch boundary where the next epoch would overrun it (Lightning's ``max_time``).
     max_time: float | None = None
+    #: What is minimised (:mod:`surrogate.training.objectives`): ``likelihood`` (the data's
+    #: negative log-likelihood), ``energy`` (E_q[u + log q] over the model's own draws:
+    #: KL(q || p) - ln Z, needs a target and no data), ``mixed`` (both); ``auto``:
+    #: likelihood with data, energy with a target alone, mixed with both.
+    objective: str = "auto"
+    energy_weight: float = 0.5  # share of the energy term in a mixed objective, in (0, 1)
+    #: Reduced energies above the cap are soft-clipped, ``cap + log1p(u - cap)`` (infinite
+    #: ones too), so one overlapping-particle draw early in training does not end the run.
+    energy_cap: float | None = None
+    steps_per_epoch: int = 100  # batches of draws per epoch when training on a target alone
+    val_samples: int = 4096  # model draws of the validation estimate on a target alone
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints", "warmup_steps"):
+        for key in (
+            "epochs",
+            "batch_size",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "warmup_steps",
+            "steps_per_epoch",
+            "val_samples",
+        ):
             self._coerce(key, int)
-        for key in ("lr", "weight_decay", "val_fraction"):
+        for key in ("lr", "weight_decay", "val_fraction", "energy_weight"):
             self._coerce(key, float)
         if self.patience is not None:
             self._coerce("patience", int)
@@ -78,6 +98,17 @@ class TrainOptions:
             self.ema is None or 0 < float(self.ema) < 1,
             f"ema must be a decay in (0, 1) or None, not {self.ema!r}",
         )
+        require(
+            self.objective in OBJECTIVES,
+            f"objective must be one of {', '.join(OBJECTIVES)}, not {self.objective!r}",
+        )
+        require(
+            0 < self.energy_weight < 1,
+            f"energy_weight must be in (0, 1), not {self.energy_weight!r}",
+        )
+        require(self.steps_per_epoch >= 1, "steps_per_epoch must be >= 1")
+        if self.energy_cap is not None:
+            self._coerce("energy_cap", float)
         if self.max_time is not None:
             self._coerce("max_time", float)
             require(self.max_time > 0, f"max_time must be > 0 seconds, not {self.max_time!r}")
