@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import factories
 from .checkpoint import CONFIG
 from .errors import PluginError, SpecError, SurrogateError
 from .factories import load, simulator, surrogate_class
@@ -144,11 +145,14 @@ class TrainRequest:
 
 def train(
     family: str,
-    data: PathLike,
+    data: PathLike | None,
     output: PathLike,
     *,
     hyperparameters: Mapping[str, Any] | None = None,
     simulator: str | None = None,
+    target: str | None = None,
+    target_options: Mapping[str, Any] | None = None,
+    conditions: Mapping[str, Any] | None = None,
     seed: int | None = None,
     resume: bool = False,
     overwrite: bool = False,
@@ -156,37 +160,55 @@ def train(
     progress: bool | None = None,
     **loop_options: Any,
 ) -> Surrogate:
-    """Train the generator family ``family`` on the event file ``data`` and save the model
-    directory ``output``; returns the trained model.
+    """Train the generator family ``family`` on the event file ``data``, on the energy of
+    the simulator ``target`` (built with ``target_options``), or on both, and save the
+    model directory ``output``; returns the trained model.
 
-    The preprocessing chain is the one ``simulator`` recommends, else the one of the
-    simulator that produced the file (with the file's options) when it is installed, else
-    the family's default; a chain given in ``hyperparameters`` wins.  ``resume`` continues
-    the run in ``output`` with its hyper-parameters and seed (given ones must agree);
-    ``overwrite`` starts afresh.  ``max_time`` (seconds) stops training at the last epoch
-    boundary that fits the budget and saves that model.  Other keyword arguments are
-    training-loop options (``epochs``, ``batch_size``, ``lr``...).
+    The preprocessing chain is the one ``target`` or ``simulator`` recommends, else the one
+    of the simulator that produced the file (with the file's options) when it is
+    installed, else the family's default; a chain given in ``hyperparameters`` wins.
+    ``conditions`` fixes conditions of the target's draws (a temperature).  ``resume``
+    continues the run in ``output`` with its hyper-parameters and seed (given ones must
+    agree); ``overwrite`` starts afresh.  ``max_time`` (seconds) stops training at the
+    last epoch boundary that fits the budget and saves that model.  Other keyword
+    arguments are training-loop options (``epochs``, ``batch_size``, ``lr``,
+    ``objective``...).
     """
     out = Path(output)
     _check_output(out, resume=resume, overwrite=overwrite)
-    with open_events(data) as source:  # checks the file before any model is built
-        metadata, spec = source.metadata, source.spec
+    if data is None and target is None:
+        raise SpecError("train needs --data (an event file), --target (a simulator), or both")
+    energy = None if target is None else factories.simulator(target, **dict(target_options or {}))
+    sim = _training_simulator(data, energy or simulator)
     cls = surrogate_class(family)
     request = _resolve_request(cls, out, dict(hyperparameters or {}), seed, resume)
-    sim = reference_simulator(simulator, metadata)
-    if sim is not None and simulator is not None and not spec.compatible_with(sim.spec):
-        raise SpecError(
-            f"{data} holds {metadata.get('producer') or 'unknown'} events ({_shapes(spec)}), "
-            f"not {simulator}'s ({_shapes(sim.spec)})"
-        )
     hp = hyperparameters_for(cls, request.hyperparameters, sim)
     if overwrite and not resume:
         cls.clear_resume_state(out)
     model = cls(**hp)
     loop = {**loop_options, **({"resume": True} if resume else {})}
+    if energy is not None:
+        loop |= {"target": energy, "conditions": conditions}
     model.fit(data, seed=request.seed, workdir=out, progress=progress, max_time=max_time, **loop)
     model.save(out)
     return model
+
+
+def _training_simulator(data: PathLike | None, chosen: Simulator | str | None) -> Simulator | None:
+    """The simulator whose recommendations (preprocessing, split) a model trained on
+    ``data`` takes: ``chosen`` (a target, or a simulator's name), else the file's producer
+    when installed; a chosen simulator whose events are not the file's is refused."""
+    if data is None:
+        return factories.simulator(chosen) if isinstance(chosen, str) else chosen
+    with open_events(data) as source:  # checks the file before any model is built
+        metadata, spec = source.metadata, source.spec
+    sim = chosen if isinstance(chosen, Simulator) else reference_simulator(chosen, metadata)
+    if sim is not None and chosen is not None and not spec.compatible_with(sim.spec):
+        raise SpecError(
+            f"{data} holds {metadata.get('producer') or 'unknown'} events "
+            f"({_shapes(spec)}), not {sim.name}'s ({_shapes(sim.spec)})"
+        )
+    return sim
 
 
 def hyperparameters_for(

@@ -282,7 +282,7 @@ class Surrogate(ABC):
         """
         if data is None and target is None:
             raise SpecError("fit needs training events, a target with an energy, or both")
-        if target is not None and not _takes(self._fit, "target"):
+        if target is not None and "target" not in inspect.signature(self._fit).parameters:
             raise SurrogateError(
                 f"model {self.name!r} cannot train on a target's energy: that needs a family "
                 "with an exact density that draws its own samples (flow)"

@@ -1,4 +1,4 @@
-"""``surrogate train``: fit a generator family to an event file."""
+"""``surrogate train``: fit a generator family to an event file, a target's energy, or both."""
 
 from __future__ import annotations
 
@@ -8,20 +8,35 @@ from typing import Any
 from .options import add_key_value, count
 
 # Command-line flag -> training-loop option, passed only when given.
-LOOP_OPTIONS = ("epochs", "batch_size", "lr", "device", "val_fraction", "patience")
+LOOP_OPTIONS = ("epochs", "batch_size", "lr", "device", "val_fraction", "patience", "objective")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train a generator on an event file",
-        description="Train the generator family MODEL on the events in --data and save the "
-        "model directory -o DIR (config.json, model.safetensors, README.md model card, "
-        "training log and loss plot). With --simulator NAME the simulator's preprocessing "
-        "chain is used; by default it is taken from the file's producer when registered.",
+        help="train a generator on an event file or a target's energy",
+        description="Train the generator family MODEL on the events in --data, on the energy "
+        "of the simulator --target (a Boltzmann generator: no data needed), or on both, and "
+        "save the model directory -o DIR (config.json, model.safetensors, README.md model "
+        "card, training log and loss plot). With --simulator NAME the simulator's "
+        "preprocessing chain is used; by default it is taken from the target, or from the "
+        "file's producer when registered.",
     )
     p.add_argument("model", metavar="MODEL", help="generator family, e.g. flow, vae, gaussian")
-    p.add_argument("--data", required=True, help="training event file (.h5 or .root)")
+    p.add_argument("--data", help="training event file (.h5 or .root)")
+    p.add_argument(
+        "--target",
+        metavar="NAME",
+        help="a simulator that knows its energy (boltzmann.double_well): train on it",
+    )
+    add_key_value(p, "--target-option", "option of the target, e.g. convention=fab")
+    add_key_value(p, "--condition", "fixed condition of the target's draws, e.g. temperature=1")
+    p.add_argument(
+        "--objective",
+        choices=("auto", "likelihood", "energy", "mixed"),
+        help="what is minimised (default auto: likelihood with --data, energy with --target, "
+        "mixed with both)",
+    )
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="model directory")
     p.add_argument("--simulator", help="simulator whose preprocessing chain to use")
     add_key_value(p, "--option", "model hyper-parameter, e.g. hidden=128")
@@ -67,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
         args.output,
         hyperparameters=dict(args.option),
         simulator=args.simulator,
+        target=args.target,
+        target_options=dict(args.target_option),
+        conditions=dict(args.condition) or None,
         seed=args.seed,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -75,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         **loop,
     )
     n_events = model.provenance.get("n_events", "?")
-    print(
-        f"trained {args.model} on {n_events} events from {args.data}; model saved to {args.output}"
-    )
+    sources = [f"{n_events} events from {args.data}"] if args.data else []
+    sources += [f"the energy of {args.target}"] if args.target else []
+    print(f"trained {args.model} on {' and '.join(sources)}; model saved to {args.output}")
     return 0
