@@ -21,8 +21,10 @@ early stopping, the wall-clock budget (``max_time``) and resume.  What is traine
 ``supports_amp`` (optional attribute, default true)
     false keeps a model in full precision even when ``amp`` is asked for.
 
-A Boltzmann generator's reverse-KL objective fits the same contract: its stream yields
-condition batches (or nothing but a count) and ``training_loss`` samples the flow.
+What is minimised is swappable (:mod:`.objectives`): a model trained on a target's energy
+is handed to the loop with the energy objective bound to it, over a stream of condition
+batches (:class:`~surrogate.training.data.ConditionStream`), and its losses draw from
+the model itself.
 
 Checkpoints (``workdir/checkpoints/epoch-NNNN.pt``) hold tensors and primitives only and
 are read with ``torch.load(weights_only=True)``.  They carry the RNG states, optimizers,
