@@ -48,6 +48,10 @@ class Target(Simulator):
     dtype = "float32"
     #: reduced-energy units of ``potential``: the convention the docs and benchmarks name
     convention: str = ""
+    #: the configuration's natural length: a generator works on ``x / length_scale``, so
+    #: a flow's spline range (a few units) covers the target with no data to fit a
+    #: standardisation on (training on the energy alone)
+    length_scale: float = 1.0
 
     def _target_spec(
         self, shape: tuple[int, ...], t_min: float, t_max: float, description: str
@@ -72,6 +76,14 @@ class Target(Simulator):
         return None
 
     # -- the core's interfaces --------------------------------------------------------
+    def preprocessing(self) -> list[dict[str, Any]]:
+        """A fixed affine map by :attr:`length_scale` (none at 1): it needs no data, and
+        a Boltzmann generator trained on the energy alone maps its draws back through
+        it in torch (:meth:`surrogate.preprocessing.Preprocessing.as_affine`)."""
+        if self.length_scale == 1.0:
+            return []
+        return [{"type": "affine", "shift": 0.0, "scale": float(self.length_scale)}]
+
     def _energy(self, fields: Mapping[str, Any], conditions: Mapping[str, Any]) -> Any:
         return self.potential(fields["x"]) / conditions["temperature"]
 
