@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -355,13 +356,16 @@ class MCMCSampler:
         self.u = torch.where(accept, u_y, self.u)
         return torch.exp(torch.clamp(log_a, max=0.0)).numpy()
 
-    def burn_in(self, n_steps: int) -> None:
-        """``n_steps`` moves adapting the step size, then the step size is frozen."""
+    def burn_in(self, n_steps: int, after_step: Callable[[], Any] | None = None) -> None:
+        """``n_steps`` moves adapting the step size, then the step size is frozen;
+        ``after_step`` runs after every move (the swaps of tempering)."""
         if n_steps <= 0:
             return
         adapt = StepSizeAdaptation(self.step_size, self.target_acceptance)
         for _ in range(n_steps):
             self.step_size = adapt.update(self.step())
+            if after_step is not None:
+                after_step()
         self.step_size = adapt.final()
 
     def kept(self) -> tuple[np.ndarray, np.ndarray]:
