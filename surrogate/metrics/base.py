@@ -144,7 +144,14 @@ def default_features(observables: Mapping[str, Observable], events: Events | Non
 # -- samples -----------------------------------------------------------------------------
 class Sample:
     """What a metric sees of one event sample: the events (may be ``None`` when built from
-    arrays), their observables and their named feature matrices."""
+    arrays), their observables and their named feature matrices.
+
+    ``log_density``: the model's log-density of each event, for the sample a model
+    generated, where the model's density is exact (``Surrogate.density == "exact"``) and
+    a metric or report section asks for it (:attr:`Metric.needs_log_density`); ``None``
+    otherwise (the reference samples).  It is what importance weights against a known
+    unnormalised target are made of.
+    """
 
     def __init__(
         self,
@@ -152,9 +159,11 @@ class Sample:
         observables: Mapping[str, Observable | np.ndarray] | None = None,
         features: Mapping[str, np.ndarray] | np.ndarray | None = None,
         label: str = "",
+        log_density: np.ndarray | None = None,
     ) -> None:
         self.events = events
         self.label = label
+        self.log_density = _log_density(log_density, label)
         self.observables: dict[str, Observable] = {
             k: v if isinstance(v, Observable) else Observable(v)
             for k, v in (observables or {}).items()
@@ -170,11 +179,22 @@ class Sample:
         lengths |= {len(v) for v in self.features.values()}
         if events is not None:
             lengths.add(len(events))
+        if self.log_density is not None:
+            lengths.add(len(self.log_density))
         if len(lengths) > 1:
-            raise MetricError(f"sample {label!r}: observables and features differ in length")
+            raise MetricError(
+                f"sample {label!r}: observables, features and log-densities differ in length"
+            )
 
     @classmethod
-    def from_events(cls, events: Events, sets: list[ObservableSet], *, label: str = "") -> Sample:
+    def from_events(
+        cls,
+        events: Events,
+        sets: list[ObservableSet],
+        *,
+        label: str = "",
+        log_density: np.ndarray | None = None,
+    ) -> Sample:
         """Evaluate the observable sets on ``events`` (names must not collide)."""
         observables: dict[str, Observable] = {}
         features: dict[str, np.ndarray] = {}
@@ -189,7 +209,7 @@ class Sample:
                     features[key] = np.concatenate([features[key], mat], axis=1)
                 else:
                     features[key] = mat
-        return cls(events, observables, features, label)
+        return cls(events, observables, features, label, log_density)
 
     @classmethod
     def from_arrays(
@@ -218,6 +238,17 @@ class Sample:
                 f"no feature set {name!r}{suggest(name, self.features)}"
                 f" (available: {', '.join(sorted(self.features)) or 'none'})"
             ) from None
+
+
+def _log_density(values: Any, label: str) -> np.ndarray | None:
+    """One float64 log-density per event; NaN is kept (a metric says what it makes of
+    it), a matrix refused."""
+    if values is None:
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1:
+        raise MetricError(f"sample {label!r}: log_density must be one value per event")
+    return arr
 
 
 def _as_matrix(x: Any, what: str) -> np.ndarray:
@@ -318,6 +349,10 @@ class Metric:
     inputs: ClassVar[Literal["observables", "features", "events"]] = "features"
     defaults: ClassVar[dict[str, Any]] = {}
     results: ClassVar[tuple[str, ...]] = ()
+    #: True: ``compute`` reads the generated sample's ``Sample.log_density``, which the
+    #: validation harness then fills for a model with an exact density (one extra
+    #: ``log_prob`` pass over the generated events, made only when a metric asks).
+    needs_log_density: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         what = f"metric {self.name or type(self).__name__!r}"

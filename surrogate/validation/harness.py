@@ -4,10 +4,11 @@ One function per stage, named as the report's ``runtime.stages_seconds`` names i
 :func:`_checks` (load the model and the config, build the reference, simulator or file,
 and check it against the model's spec, resolve the observable sets, metrics and bounds,
 check the output directory: bad input fails in seconds), :func:`_sampling` (reference A,
-reference B and the model), :func:`_observables`, :func:`_metric` (each metric, model
-and floor), then the bounds, and :func:`_plots` and :func:`_sections` (the report
-sections a domain registers, :mod:`surrogate.validation.sections`) while the report is
-written.
+reference B and the model), :func:`_log_density` (the model's log-density of its events,
+only when a metric or section asks for it and the model's density is exact),
+:func:`_observables`, :func:`_metric` (each metric, model and floor), then the bounds,
+and :func:`_plots` and :func:`_sections` (the report sections a domain registers,
+:mod:`surrogate.validation.sections`) while the report is written.
 
 A model validated from its directory gets the headline metrics (each row's value and
 floor with their errors, the date, the reference, n and the config) in its
@@ -39,6 +40,7 @@ from .._version import __version__
 from ..checkpoint import read_config, write_metrics
 from ..devices import resolve_device
 from ..errors import SurrogateError
+from ..events import Events
 from ..factories import load
 from ..interfaces import Simulator, Surrogate
 from ..jsonutil import to_json
@@ -256,8 +258,12 @@ def validate(
     s_data, s_metrics = np.random.SeedSequence(plan.seed).spawn(2)
     with clock.stage("sampling"):
         truth = _sampling(plan, s_data)
+    log_density = None
+    if _wants_log_density(plan):
+        with clock.stage("log density"):
+            log_density = _log_density(plan, truth.generated)
     with clock.stage("observables"):
-        samples = _observables(truth, plan.sets)
+        samples = _observables(truth, plan.sets, log_density)
     metric_seed = int(s_metrics.generate_state(1)[0])
     table = []
     for m in plan.metrics:
@@ -443,11 +449,34 @@ def _sampling(plan: _Plan, seed: np.random.SeedSequence) -> gt.GroundTruth:
         ref.reader.close()
 
 
-def _observables(truth: gt.GroundTruth, sets: list[ObservableSet]) -> _Samples:
+def _wants_log_density(plan: _Plan) -> bool:
+    """Whether a metric or section reads the model's log-density of its events, and the
+    model has an exact one (a bound is no density to weigh samples with)."""
+    wanted = [x.name for x in (*plan.metrics, *plan.sections) if x.needs_log_density]
+    if wanted and plan.model.density != "exact":
+        log.info(
+            "%s read the model's log-density, which %s does not have exactly (density %r)",
+            ", ".join(wanted),
+            plan.model.name,
+            plan.model.density,
+        )
+    return bool(wanted) and plan.model.density == "exact"
+
+
+def _log_density(plan: _Plan, events: Events) -> np.ndarray:
+    """The model's log-density of its own events, in batches of the sampling size."""
+    log.info("model log-density of %d generated events", len(events))
+    parts = [plan.model.log_prob(b) for b in events.batches(plan.batch_size)]
+    return np.concatenate([np.asarray(p, np.float64).reshape(-1) for p in parts])
+
+
+def _observables(
+    truth: gt.GroundTruth, sets: list[ObservableSet], log_density: np.ndarray | None = None
+) -> _Samples:
     return _Samples(
         Sample.from_events(truth.reference, sets, label="reference A"),
         Sample.from_events(truth.floor_reference, sets, label="reference B"),
-        Sample.from_events(truth.generated, sets, label="model"),
+        Sample.from_events(truth.generated, sets, label="model", log_density=log_density),
     )
 
 
@@ -582,7 +611,7 @@ def _write_report(
                 data, samples, plan.model.name, tmp / PLOTS, plan.config.max_plots
             )
         with clock.stage("sections"):
-            data["sections"] = _sections(plan, truth, tmp)
+            data["sections"] = _sections(plan, truth, samples, tmp)
         clock.total()
         data["runtime"] = {"stages_seconds": clock.seconds, "peak_rss_mb": _peak_rss_mb()}
         _write_json(tmp / REPORT_JSON, data)
@@ -627,8 +656,11 @@ def _plots(
     return out
 
 
-def _sections(plan: _Plan, truth: gt.GroundTruth, folder: Path) -> list[dict[str, Any]]:
-    """The report sections that bound to the data, drawn from the three samples."""
+def _sections(
+    plan: _Plan, truth: gt.GroundTruth, samples: _Samples, folder: Path
+) -> list[dict[str, Any]]:
+    """The report sections that bound to the data, drawn from the three samples (and
+    the model's log-density of its events where one was computed)."""
     if not plan.sections:
         return []
     data = SectionData(
@@ -638,6 +670,7 @@ def _sections(plan: _Plan, truth: gt.GroundTruth, folder: Path) -> list[dict[str
         spec=plan.spec,
         context=plan.context,
         model_label=f"model ({plan.model.name})",
+        generated_log_density=samples.model.log_density,
     )
     return render_sections(plan.sections, data, folder)
 

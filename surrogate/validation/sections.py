@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..errors import SurrogateError
 from ..events import Events
 from ..jsonutil import to_json
@@ -63,6 +65,9 @@ class SectionData:
     hold different events of it.  Conditions are in each sample's ``conditions``;
     ``spec`` (the model's) gives their names, ranges and units.  ``context`` is what
     :meth:`ReportSection.bind` was given; ``model_label`` names the model in legends.
+    ``generated_log_density``: the model's log-density of each generated event, where
+    the model's density is exact and a section or metric asked for it
+    (:attr:`ReportSection.needs_log_density`); ``None`` otherwise.
     """
 
     reference: Events
@@ -71,6 +76,7 @@ class SectionData:
     spec: EventSpec
     context: Mapping[str, Any]
     model_label: str
+    generated_log_density: np.ndarray | None = None
 
 
 @dataclass
@@ -130,6 +136,9 @@ class ReportSection:
     name: str = ""
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: True: :meth:`render` reads ``SectionData.generated_log_density``, which the
+    #: harness then computes for a model with an exact density (as for a metric's).
+    needs_log_density: ClassVar[bool] = False
 
     def bind(self, spec: EventSpec, context: Mapping[str, Any]) -> ReportSection | None:
         """This section configured for data of ``spec``, or ``None`` when it does not
