@@ -15,3 +15,8 @@ def register_simulators(register: Register) -> None:
     register("boltzmann.dw4", "surrogate_boltzmann.particles:DW4")
     register("boltzmann.lj13", "surrogate_boltzmann.particles:LJ13")
     register("boltzmann.ising", "surrogate_boltzmann.ising:Ising")
+
+
+@hookimpl
+def register_surrogates(register: Register) -> None:
+    register("van", "surrogate_boltzmann.van:VAN")
