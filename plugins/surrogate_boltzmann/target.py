@@ -71,6 +71,14 @@ class Target(Simulator):
         ``(n, *shape)``), or ``None`` where no exact sampler exists."""
         return None
 
+    def initial_state(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Where Markov chains start: Gaussian noise of the target's length scale, not
+        exact samples (a chain started in equilibrium would hide its burn-in and, on a
+        multi-modal target, the barrier it has to cross).  Particle and lattice targets
+        override it with configurations of finite energy."""
+        shape = self.spec.fields[0].shape
+        return self.length_scale * rng.standard_normal((n, *shape))
+
     def log_z(self, temperature: np.ndarray) -> np.ndarray | None:
         """``ln Z(T) = ln ∫ exp(-U(x)/T) dx`` per temperature where known, else ``None``."""
         return None
