@@ -168,7 +168,9 @@ class ManyWell(Target):
 
     def exact_sample(self, n: int, temperature: np.ndarray, rng: np.random.Generator) -> Any:
         x = np.empty((n, self.dim))
-        x[:, 0::2] = self._grid.sample(np.repeat(temperature, self.pairs), rng).reshape(n, -1)
+        x[:, 0::2] = self._grid.sample(np.repeat(temperature, self.pairs), rng).reshape(
+            n, self.pairs
+        )
         x[:, 1::2] = rng.standard_normal((n, self.pairs)) * np.sqrt(temperature)[:, None]
         return x
 
