@@ -112,18 +112,15 @@ def integrated_time(
     found, or fewer than ``min_length · τ`` steps) or constant; otherwise the estimate is
     returned as it is (``inf`` for a constant chain).
     """
-    rho = autocorrelation(x, per_chain=per_chain)
+    arr = _as_chains(x)
+    rho = autocorrelation(arr, per_chain=per_chain)
     columns = rho if per_chain else rho[:, None]
     n = columns.shape[0]
     taus = []
     for j in range(columns.shape[1]):
-        if not np.isfinite(columns[0, j]):
-            taus.append(np.inf)
-            if strict:
-                _checked(np.inf, None, n, min_length, f"chain {j}")
-            continue
-        tau, window = _windowed(columns[:, j], c)
-        taus.append(_checked(tau, window, n, min_length, f"chain {j}") if strict else tau)
+        what = f"chain {j}" if per_chain else f"{arr.shape[1]} chain(s)"
+        tau, window = _windowed(columns[:, j], c) if np.isfinite(columns[0, j]) else (np.inf, None)
+        taus.append(_checked(tau, window, n, min_length, what) if strict else tau)
     return np.asarray(taus) if per_chain else taus[0]
 
 
