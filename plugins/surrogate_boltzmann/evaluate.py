@@ -120,7 +120,7 @@ def evaluate(
         scores |= _forward(model, target, reference, log_z)
         scores |= _energy_distances(target, events, reference, log_w)
         scores |= _particle_distances(target, events, reference, symmetry_samples, seed)
-    scores["free_energies"] = _free_energies(target, events, log_w, t, reference, states)
+    scores["free_energies"] = state_free_energies(target, events, log_w, t, reference, states)
     scores["modes"] = _modes(target, events, reference, mode_tolerance)
     scores["lattice"] = _lattice(target, events, log_w, t, reference, scores)
     return BoltzmannScores(
@@ -259,7 +259,7 @@ def _particle_distances(
 
 
 # -- states, modes, lattices ---------------------------------------------------------------
-def _free_energies(
+def state_free_energies(
     target: Simulator,
     events: Events,
     log_w: Array,
@@ -267,7 +267,9 @@ def _free_energies(
     reference: Events | None,
     states: States | None,
 ) -> dict[str, dict[str, float | None]]:
-    """``F_B - F_A`` from the first named state ``A`` to each other one."""
+    """``F_B - F_A`` from the first named state ``A`` to each other one, keyed
+    ``"A->B"``: from the raw counts, reweighted, exact (``state_log_z``) and from the
+    reference's counts, each with its error.  ``log_w`` may be shifted by a constant."""
     states = states or getattr(target, "states", None)
     if states is None:
         return {}

@@ -20,3 +20,19 @@ def register_simulators(register: Register) -> None:
 @hookimpl
 def register_surrogates(register: Register) -> None:
     register("van", "surrogate_boltzmann.van:VAN")
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
+    register("boltzmann.energy_w2", "surrogate_boltzmann.metrics:EnergyW2")
+    register("boltzmann.distance_w2", "surrogate_boltzmann.metrics:DistanceW2")
+    register("boltzmann.symmetry_w2", "surrogate_boltzmann.metrics:SymmetryW2")
+    register("boltzmann.mode_coverage", "surrogate_boltzmann.metrics:ModeCoverageMetric")
+    register("boltzmann.ising", "surrogate_boltzmann.metrics:LatticeMetric")
+    register("boltzmann.ess", "surrogate_boltzmann.metrics:ESSMetric")
+    register("boltzmann.log_z", "surrogate_boltzmann.metrics:LogZMetric")
+
+
+@hookimpl
+def register_report_sections(register: Register) -> None:
+    register("boltzmann.weights", "surrogate_boltzmann.report:WeightsSection")
