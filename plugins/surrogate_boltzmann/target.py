@@ -54,12 +54,17 @@ class Target(Simulator):
     length_scale: float = 1.0
 
     def _target_spec(
-        self, shape: tuple[int, ...], t_min: float, t_max: float, description: str
+        self,
+        shape: tuple[int, ...],
+        t_min: float,
+        t_max: float,
+        description: str,
+        low: float | None = None,
+        high: float | None = None,
     ) -> EventSpec:
-        return EventSpec(
-            fields=(Field("x", tuple(shape), self.dtype, "", description=description),),
-            conditions=(temperature_condition(t_min, t_max),),
-        )
+        """The spec of field ``x`` (bounds ``low``/``high``: spins are in [-1, 1])."""
+        field = Field("x", tuple(shape), self.dtype, "", low, high, description)
+        return EventSpec(fields=(field,), conditions=(temperature_condition(t_min, t_max),))
 
     # -- what a target implements -----------------------------------------------------
     def potential(self, x: Any) -> Any:
