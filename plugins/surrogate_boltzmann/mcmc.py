@@ -51,29 +51,32 @@ def root_entropy(rng: np.random.Generator) -> list[int]:
 
 
 class ChainStreams:
-    """Independent random streams, one per chain, drawn in blocks.
+    """Independent random streams, one per chain and kind of draw, drawn in blocks.
 
-    Chain ``key`` (its index, or ``(chain, replica)``) moves with the stream of
-    ``(*key, 0)`` and draws its starting state from that of ``(*key, 1)``.  A vectorised
-    step needs a draw per chain from that chain's own generator; drawing
-    them one call per chain per step would cost more than the step, so each stream fills
-    a block of ``block`` draws of each kind and shape at a time.  The order in which a
-    chain's generator is consumed depends only on the sequence of draws, which is the
-    same for every chain, never on how many chains there are.
+    Chain ``key`` (its index, or ``(chain, replica)``) draws its starting state from the
+    stream ``SeedSequence(entropy, spawn_key=(*key, 1))`` and its ``k``-th kind of draw (a
+    normal or uniform of one shape, numbered in order of first use) from that of
+    ``(*key, 0, k)``: each depends on the entropy and the key alone, so chain ``i`` gets
+    the same numbers whatever the number of chains.  A vectorised step needs a draw per
+    chain from that chain's own generator, and one call per chain per step would cost
+    more than the step, so each stream fills a block of draws at a time; as every kind
+    has its own stream, the block size (smaller for many chains, to bound the memory)
+    changes when numbers are drawn, never which.
     """
 
-    def __init__(self, entropy: list[int], keys: list[tuple[int, ...]], block: int = 64) -> None:
+    #: draws per block, and the most scalars all chains' block of one kind may hold
+    block, block_scalars = 64, 2**22
+
+    def __init__(self, entropy: list[int], keys: list[tuple[int, ...]]) -> None:
         self.n = len(keys)
-        self.block = block
-        self._moves = [self._generator(entropy, (*key, 0)) for key in keys]
-        self._inits = [self._generator(entropy, (*key, 1)) for key in keys]
+        self._entropy = list(entropy)
+        self._keys = [tuple(key) for key in keys]
+        self._inits = [self._generator((*key, 1)) for key in self._keys]
         self._buffers: dict[tuple[str, tuple[int, ...]], list[Any]] = {}
 
-    @staticmethod
-    def _generator(entropy: list[int], key: tuple[int, ...]) -> np.random.Generator:
-        """The stream of ``key``: ``SeedSequence(entropy, spawn_key=key)``, which depends
-        on the entropy and the key alone (the children ``spawn`` would give)."""
-        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=key)))
+    def _generator(self, key: tuple[int, ...]) -> np.random.Generator:
+        seed = np.random.SeedSequence(self._entropy, spawn_key=key)
+        return np.random.Generator(np.random.PCG64(seed))
 
     def init_generator(self, i: int) -> np.random.Generator:
         """The generator of chain ``i``'s starting state (apart from its moves)."""
@@ -81,18 +84,22 @@ class ChainStreams:
 
     def _draw(self, kind: str, shape: tuple[int, ...]) -> np.ndarray:
         slot = self._buffers.get((kind, shape))
-        if slot is None or slot[1] == slot[0].shape[1]:
-            size = max(1, min(self.block, 2**16 // max(1, math.prod(shape))))
+        if slot is None:
+            k = len(self._buffers)
+            gens = [self._generator((*key, 0, k)) for key in self._keys]
+            slot = self._buffers[(kind, shape)] = [gens, np.empty((self.n, 0, *shape)), 0]
+        gens, buf, pos = slot
+        if pos == buf.shape[1]:
+            size = max(1, min(self.block, self.block_scalars // (self.n * math.prod(shape) or 1)))
             buf = np.empty((self.n, size, *shape))
-            for gen, row in zip(self._moves, buf, strict=True):
+            for gen, row in zip(gens, buf, strict=True):
                 if kind == "normal":
                     gen.standard_normal(out=row)
                 else:
                     gen.random(out=row)
-            slot = self._buffers[(kind, shape)] = [buf, 0]
-        out = slot[0][:, slot[1]].copy()
-        slot[1] += 1
-        return out
+            slot[1], pos = buf, 0
+        slot[2] = pos + 1
+        return buf[:, pos].copy()
 
     def normal(self, shape: tuple[int, ...]) -> np.ndarray:
         """A standard normal draw of ``shape`` per chain: ``(n, *shape)``."""

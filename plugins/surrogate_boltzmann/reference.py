@@ -90,10 +90,11 @@ class ChainDiagnostics:
 
     Per distinct temperature (``temperatures``, sorted): ``tau``, the energy's
     integrated autocorrelation time in moves (of the pooled estimate the temperature
-    belongs to); ``acceptance``, the mean acceptance probability over the pilot's frozen
-    moves; ``step_size``, the median frozen step size.  Evaluation counts are summed over
-    all chains and replicas, burn-in and pilot included; ``flips`` counts spins flipped
-    (Wolff).
+    belongs to); ``acceptance``, the median over its chains of their mean acceptance
+    probability in the (last) pilot; ``step_size``, the median frozen step size;
+    ``swap_acceptance``, per neighbouring pair of replicas in the pilot (tempering).
+    Evaluation counts are summed over all chains and replicas, burn-in and pilot
+    included; ``flips`` counts spins flipped (Wolff).
     """
 
     method: str
@@ -197,7 +198,9 @@ def _temperatures_text(temperatures: np.ndarray) -> str:
     return f"T = {low:g}" if low == high else f"T = {low:g}..{high:g}"
 
 
-def _pilot(sampler: Any, chain_group: np.ndarray, pools: list, s: ReferenceSettings) -> tuple:
+def _pilot(
+    sampler: Any, chain_group: np.ndarray, pools: list[np.ndarray], s: ReferenceSettings
+) -> tuple[Chains, np.ndarray, int]:
     """Frozen pilot runs, doubling in length until ``τ`` is measurable; returns the last
     pilot's chains, ``τ`` per group and the pilot moves run in all."""
     steps, total = s.pilot_steps, 0
@@ -275,7 +278,7 @@ def run_reference(
         gradient_evaluations=production.gradient_evaluations,
         seconds=time.perf_counter() - start,
         flips=production.flips,
-        swap_acceptance=production.swap_acceptance,
+        swap_acceptance=pilot.swap_acceptance,
     )
     return _assemble(production.samples, inverse, per_group), diagnostics
 

@@ -22,7 +22,7 @@ from sampler_targets import (
 
 from surrogate.errors import SpecError
 from surrogate_boltzmann.autocorr import AutocorrelationError, standard_error
-from surrogate_boltzmann.mcmc import Chains
+from surrogate_boltzmann.mcmc import Chains, ChainStreams
 from surrogate_boltzmann.reference import (
     ReferenceSettings,
     reference_sample,
@@ -93,6 +93,17 @@ def test_seeded_and_independent_of_the_number_of_chains() -> None:
     np.testing.assert_allclose(big.samples[:, :2], small.samples, rtol=0, atol=1e-12)
 
 
+def test_streams_depend_on_the_chain_alone() -> None:
+    def draws(n_chains: int, block_scalars: int) -> np.ndarray:
+        streams = ChainStreams([1, 2, 3, 4], [(i,) for i in range(n_chains)])
+        streams.block_scalars = block_scalars  # other refill times, same numbers
+        rows = [np.c_[streams.normal((3,))[:2], streams.uniform()[:2]] for _ in range(50)]
+        return np.stack(rows)
+
+    np.testing.assert_array_equal(draws(2, 2**22), draws(9, 40))
+    assert not np.array_equal(draws(2, 2**22)[:, 0], draws(2, 2**22)[:, 1])
+
+
 def test_overlapping_particles_at_the_start_are_refused() -> None:
     with pytest.raises(SpecError, match="initial state of chain 0 has energy nan") as err:
         run_chains(Cluster(overlap=True), 1.0, n_chains=2, n_steps=5, rng=np.random.default_rng())
@@ -128,7 +139,9 @@ def test_tempering_recovers_the_weights_a_single_chain_misses() -> None:
     exact = well_right_weight()  # 0.273; the barrier is 10 kT
     options = {"n_chains": 16, "n_steps": 1000, "burn_in": 200}
     single = run_chains(Well(), 1.0, rng=np.random.default_rng(4), **options)
-    assert (single.samples[..., 0] > 0).mean() < 0.05  # stuck in the left well it started in
+    # the chains stay in the left well they start in (one may cross while its step size
+    # is still large in burn-in)
+    assert exact - (single.samples[..., 0] > 0).mean() > 0.15
     tempered = run_chains(
         Well(), 1.0, rng=np.random.default_rng(4), replicas=6, t_ratio=20.0, **options
     )
@@ -153,8 +166,10 @@ def test_reference_sample_thins_by_tau_and_reports_its_cost() -> None:
     per_chain = 1 + diag.burn_in + diag.pilot_steps + diag.production_steps
     assert diag.energy_evaluations == 32 * per_chain
     assert diag.samples_per_evaluation == pytest.approx(600 / diag.energy_evaluations)
-    # decorrelated draws: the sample covariance is T Σ within its sampling error
-    np.testing.assert_allclose(np.cov(x.T), 1.5 * COVARIANCE, atol=0.15)
+    # decorrelated draws: the variance along each eigenvector within 4 errors of
+    # independent samples, sqrt(2 / n) relative
+    variance = (x @ ROTATION).var(axis=0) / (1.5 * EIGENVALUES)
+    assert np.abs(variance - 1).max() < 4 * math.sqrt(2 / 600)
 
 
 def test_reference_sample_with_a_temperature_per_event() -> None:
