@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy import stats
 from scipy.special import logsumexp
 
@@ -19,41 +18,10 @@ from surrogate.api import hyperparameters_for
 from surrogate.errors import SpecError, TrainingError
 from surrogate.events import Events
 from surrogate.testing import surrogate_checks
-from surrogate_boltzmann.target import Target
+from surrogate_boltzmann.ising import Ising
 from surrogate_boltzmann.van import VAN
 
 BETA_C = 0.5 * math.log(1 + math.sqrt(2))
-
-
-class TinyIsing(Target):
-    """U = -sum_<ij> s_i s_j on a periodic L x L lattice, enumerated exactly (L <= 4)."""
-
-    name = "test.tiny_ising"
-    dtype = "int8"
-
-    def __init__(self, L: int = 3, t_min: float = 1.0, t_max: float = 4.0) -> None:
-        super().__init__(L=L, t_min=t_min, t_max=t_max)
-        self.L = L
-        self.spec = self._target_spec((L, L), t_min, t_max, "spins ±1")
-
-    def potential(self, x):
-        x = torch.as_tensor(x, dtype=torch.float64)
-        return -(x * x.roll(1, 1) + x * x.roll(1, 2)).sum((1, 2))
-
-    def configurations(self) -> np.ndarray:
-        return all_spins(self.L)
-
-    def log_weights(self, temperature: float) -> np.ndarray:
-        return -self.potential(self.configurations()).numpy() / temperature
-
-    def log_z(self, temperature):
-        values, index = np.unique(np.atleast_1d(temperature), return_inverse=True)
-        return np.array([logsumexp(self.log_weights(float(t))) for t in values])[index]
-
-    def exact_sample(self, n, temperature, rng):
-        """By enumeration, at the first event's temperature (the tests draw at one)."""
-        p = np.exp(self.log_weights(float(temperature[0])) - self.log_z(temperature[:1]))
-        return self.configurations()[rng.choice(len(p), size=n, p=p / p.sum())]
 
 
 @functools.cache
@@ -62,13 +30,26 @@ def all_spins(L: int) -> np.ndarray:
     return np.array(list(grid), dtype=np.int8).reshape(-1, L, L)
 
 
+def ising(L: int) -> Ising:
+    return Ising(L, t_min=1.0, t_max=4.0)
+
+
+def at(spins: np.ndarray, temperature: float) -> Events:
+    return Events({"x": spins}, {"temperature": np.full(len(spins), temperature)})
+
+
+def exact_log_p(L: int, temperature: float) -> np.ndarray:
+    """``ln p`` of every configuration, normalised by enumeration (not by Kaufman)."""
+    log_w = -ising(L).energy(at(all_spins(L), temperature))
+    return log_w - logsumexp(log_w)
+
+
 def enumerate_log_q(model: VAN, L: int, temperature: float) -> np.ndarray:
-    spins = all_spins(L)
-    return model.log_prob(Events({"x": spins}, {"temperature": np.full(len(spins), temperature)}))
+    return model.log_prob(at(all_spins(L), temperature))
 
 
 def fit(z2: bool, L: int = 3, steps: int = 30, **options) -> VAN:
-    sim = TinyIsing(L)
+    sim = ising(L)
     model = VAN(hidden=16, layers=2, z2_symmetric=z2)
     opts = {"epochs": 1, "steps_per_epoch": steps, "batch_size": 256, "val_samples": 256}
     return model.fit(target=sim, conditions={"temperature": 1 / BETA_C}, seed=0, **(opts | options))
@@ -117,26 +98,27 @@ def test_conformance(check):
 
 
 def test_training_on_the_energy_reaches_ln_z():
-    """L = 4 at beta_c: Kaufman's ln Z = 15.5219154588 (the reference table) checks the
-    enumeration; a few hundred REINFORCE steps bring the bound and ln Z-hat to it."""
-    sim, t = TinyIsing(4), 1 / BETA_C
-    ln_z = float(sim.log_z(t)[0])
+    """L = 4 at beta_c: a few hundred REINFORCE steps bring the exact bound and the
+    importance-sampled ln Z-hat to ln Z by enumeration (which is the reference table's
+    15.5219154588 and the target's Kaufman ln Z)."""
+    sim, t = ising(4), 1 / BETA_C
+    log_w = -sim.energy(at(all_spins(4), t))
+    ln_z = float(logsumexp(log_w))
     assert ln_z == pytest.approx(15.5219154588, abs=1e-9)
     model = fit(True, L=4, steps=300, lr=1e-2)  # VAN's 1e-3 needs thousands of steps
     events, log_q = model.sample_and_log_prob(20_000, {"temperature": t}, seed=5)
-    log_w = -sim.energy(events) - log_q
-    ln_z_hat = logsumexp(log_w) - math.log(len(log_w))
-    q = np.exp(enumerate_log_q(model, 4, t))
-    elbo = float(q @ (sim.log_weights(t) - np.log(q)))  # E_q[-u - ln q], exactly
+    ln_z_hat = logsumexp(-sim.energy(events) - log_q) - math.log(len(log_q))
+    log_q_all = enumerate_log_q(model, 4, t)
+    elbo = float(np.exp(log_q_all) @ (log_w - log_q_all))  # E_q[-u - ln q], exactly
     assert elbo <= ln_z < elbo + 0.1  # KL(q || p) = ln Z - ELBO, small but positive
     assert abs(ln_z_hat - ln_z) < 0.01
 
 
 def test_fitting_on_events_is_maximum_likelihood():
-    sim = TinyIsing(3)
-    data = sim.sample(4000, {"temperature": 2.0}, seed=6)
+    sim, log_p = ising(3), exact_log_p(3, 2.0)
+    draw = np.random.default_rng(6).choice(512, size=4000, p=np.exp(log_p))
+    data = Events({"x": all_spins(3)[draw]}, {"temperature": np.full(4000, 2.0)}, sim.spec)
     model = VAN(hidden=16, layers=1).fit(data, seed=0, epochs=20, batch_size=200, lr=1e-2)
-    log_p = sim.log_prob(Events({"x": all_spins(3)}, {"temperature": np.full(512, 2.0)}, sim.spec))
     p = np.exp(log_p)
     kl = float(p @ (log_p - enumerate_log_q(model, 3, 2.0)))  # KL(p || q), exactly
     assert kl < 0.02 < float(p @ log_p) + 9 * math.log(2)  # far below the uniform model's
@@ -148,9 +130,8 @@ def test_fitting_on_events_is_maximum_likelihood():
 
 
 def test_spins_are_modelled_as_they_are():
-    sim = TinyIsing(3)
-    hp = hyperparameters_for(VAN, {}, sim)
-    assert "preprocessing" not in hp and "preprocessing" not in VAN.defaults
+    """Whatever chain a target recommends, VAN has no preprocessing to take it."""
+    assert "preprocessing" not in hyperparameters_for(VAN, {}, ising(3))
     with pytest.raises(SpecError, match="preprocessing"):
         VAN(preprocessing=[{"type": "standardise"}])
     assert briefly_trained(True).preprocessing.to_config() == []
