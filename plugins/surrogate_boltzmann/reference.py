@@ -8,7 +8,10 @@ it is given, it
    per temperature, at most one per event: a scalar temperature gets ``n_chains`` chains,
    temperatures drawn per event (all distinct) one chain per event, all in one
    vectorised batch;
-2. burns in ``burn_in`` moves, adapting the step sizes (:mod:`.mcmc`), then freezes them;
+2. burns in ``burn_in`` moves, adapting the step sizes (:mod:`.mcmc`), then freezes them
+   (the default is per method, :data:`BURN_IN`: the pilot that follows is at least
+   ``min_length · τ`` frozen moves, which is what equilibrates the chains, so burn-in
+   only has to settle the step size; Wolff has none to settle);
 3. runs a pilot of ``pilot_steps`` frozen moves and measures the integrated
    autocorrelation time ``τ`` of the reduced energy (:mod:`.autocorr`), pooled over the
    chains of neighbouring temperatures (at least ``pool`` chains per estimate, so a
@@ -45,6 +48,9 @@ from .tempering import TemperingSampler, run_tempering
 from .wolff import WolffSampler, run_wolff
 
 ALL_METHODS = (*METHODS, "wolff")
+#: burn-in moves per method where the settings name none: an HMC move costs
+#: ``leapfrog_steps`` evaluations and its step size settles in fewer moves
+BURN_IN = {"mala": 1000, "hmc": 500, "wolff": 100}
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,8 @@ class ReferenceSettings:
 
     ``method``: ``"mala"``, ``"hmc"`` or ``"wolff"``; ``None`` takes the target's
     ``reference_method``.  ``n_chains``: chains per distinct temperature (at most one per
-    event).  ``thinning``: ``"auto"`` (``⌈2 τ⌉``) or a fixed number of moves.
+    event).  ``burn_in``: ``None`` for the method's default (:data:`BURN_IN`).
+    ``thinning``: ``"auto"`` (``⌈2 τ⌉``) or a fixed number of moves.
     ``step_size`` is the starting step size, ``target_acceptance`` ``None`` for the
     method's (MALA 0.574, HMC 0.65).  ``replicas > 1`` runs parallel tempering with a
     geometric ladder up to ``t_ratio`` times the temperature (MALA/HMC only).
@@ -61,7 +68,7 @@ class ReferenceSettings:
 
     method: str | None = None
     n_chains: int = 64
-    burn_in: int = 1000
+    burn_in: int | None = None
     pilot_steps: int = 1000
     max_pilot_steps: int = 32000
     thinning: int | str = "auto"
@@ -80,7 +87,8 @@ class ReferenceSettings:
         if self.thinning != "auto" and not (isinstance(self.thinning, int) and self.thinning > 0):
             raise SpecError(f"thinning must be 'auto' or a positive integer, not {self.thinning!r}")
         counts = (self.n_chains, self.pilot_steps, self.pool, self.replicas, self.leapfrog_steps)
-        if min(counts) < 1 or self.burn_in < 0 or self.max_pilot_steps < self.pilot_steps:
+        burn_in = 0 if self.burn_in is None else self.burn_in
+        if min(counts) < 1 or burn_in < 0 or self.max_pilot_steps < self.pilot_steps:
             raise SpecError(f"reference settings need positive counts and steps: {self}")
 
 
@@ -257,7 +265,8 @@ def run_reference(
     per_group = np.minimum(counts, s.n_chains)
     chain_group = np.repeat(np.arange(len(values)), per_group)
     sampler = make_sampler(target, values[chain_group], method, rng, s)
-    sampler.burn_in(s.burn_in)
+    burn_in = BURN_IN[method] if s.burn_in is None else s.burn_in
+    sampler.burn_in(burn_in)
     pilot, tau, pilot_steps = _pilot(sampler, chain_group, tau_pools(per_group, s.pool), s)
     thin = math.ceil(2 * tau.max()) if s.thinning == "auto" else int(s.thinning)
     draws = int(np.max(-(-counts // per_group)))
@@ -269,7 +278,7 @@ def run_reference(
         acceptance=_group_median(pilot.acceptance, chain_group, len(values)),
         step_size=_group_median(production.step_size, chain_group, len(values)),
         n_chains=len(chain_group),
-        burn_in=s.burn_in,
+        burn_in=burn_in,
         pilot_steps=pilot_steps,
         production_steps=draws * thin,
         thinning=thin,

@@ -9,8 +9,8 @@ acceptance one; Swendsen & Wang 1987 for the bond representation).
 
 Vectorised here as bond percolation: each move draws a uniform for every bond of the
 lattice, keeps the satisfied bonds it switches on, and labels the connected components
-of all chains' lattices in one sparse-graph pass (:func:`scipy.sparse.csgraph.
-connected_components`); the seed's component is the Wolff cluster.  Drawing every bond
+of all chains' lattices in one pass (:func:`cluster_labels`); the seed's component is
+the Wolff cluster.  Drawing every bond
 at once gives the same cluster distribution as growing it bond by bond (each bond is
 tested at most once either way), at a cost ``O(L²)`` per move instead of ``O(cluster)``:
 the price of doing many chains in one array pass.
@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -64,27 +65,33 @@ def coupling_of(target: Simulator, temperature: float) -> float:
     return float(coupling)
 
 
-class _Lattices:
-    """The bond graph of ``n`` periodic ``L₁ × L₂`` lattices: for every site of every
-    chain, the global indices of the site and of its right and lower neighbours."""
+#: ``ndimage.label`` connectivity within each chain's lattice, never across chains
+_IN_PLANE = np.zeros((3, 3, 3), bool)
+_IN_PLANE[1, 1, :] = _IN_PLANE[1, :, 1] = True
 
-    def __init__(self, n: int, shape: tuple[int, int]) -> None:
-        rows, cols = shape
-        sites = np.arange(n * rows * cols).reshape(n, rows, cols)
-        self.size = n * rows * cols
-        self.sites = sites
-        self.right = np.roll(sites, -1, axis=2)
-        self.down = np.roll(sites, -1, axis=1)
 
-    def components(self, active_right: np.ndarray, active_down: np.ndarray) -> np.ndarray:
-        """The component label of every site, ``(n, L₁, L₂)``, given the active bonds."""
-        heads = np.concatenate([self.sites[active_right], self.sites[active_down]])
-        tails = np.concatenate([self.right[active_right], self.down[active_down]])
-        graph = coo_matrix(
-            (np.ones(len(heads), np.int8), (heads, tails)), shape=(self.size, self.size)
-        )
-        _, labels = connected_components(graph, directed=False)
-        return labels.reshape(self.sites.shape)
+def cluster_labels(right: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """The connected component of every site of periodic lattices ``(n, L₁, L₂)``, given
+    which bonds to the right and lower neighbours are on: labels unique across chains.
+
+    The bonds are drawn as pixels of a grid twice as fine (sites at even coordinates, a
+    bond between its two sites), which :func:`scipy.ndimage.label` labels in one C pass;
+    the bonds that wrap around the boundary then merge labels in a small graph of
+    labels.  Measured twice as fast as labelling the bond graph of all sites with
+    :func:`~scipy.sparse.csgraph.connected_components` (64 chains at L = 32).
+    """
+    n, rows, cols = right.shape
+    grid = np.zeros((n, 2 * rows, 2 * cols), bool)
+    grid[:, ::2, ::2] = True
+    grid[:, ::2, 1::2] = right
+    grid[:, 1::2, ::2] = down
+    labels, count = ndimage.label(grid, structure=_IN_PLANE)
+    sites = labels[:, ::2, ::2]
+    wrap_right, wrap_down = right[:, :, -1], down[:, -1, :]
+    heads = np.concatenate([sites[:, :, -1][wrap_right], sites[:, -1, :][wrap_down]])
+    tails = np.concatenate([sites[:, :, 0][wrap_right], sites[:, 0, :][wrap_down]])
+    links = coo_matrix((np.ones(len(heads), np.int8), (heads, tails)), shape=(count + 1,) * 2)
+    return connected_components(links, directed=False)[1][sites]
 
 
 class WolffSampler:
@@ -110,7 +117,6 @@ class WolffSampler:
             raise SpecError("Wolff updates need spins of ±1")
         self.spins = spins.astype(np.int8)
         self.shape = tuple(self.spins.shape[1:])
-        self.lattices = _Lattices(streams.n, self.shape)
         self.p_bond = -np.expm1(-2.0 * abs(self.coupling) / self.temperature)
         self.potential = ising_energy(self.spins, self.coupling)
         self.energy_evaluations = streams.n
@@ -124,7 +130,7 @@ class WolffSampler:
         p = self.p_bond[:, None, None]
         right = (sign * s * np.roll(s, -1, axis=2) > 0) & (bonds[:, 0] < p)
         down = (sign * s * np.roll(s, -1, axis=1) > 0) & (bonds[:, 1] < p)
-        labels = self.lattices.components(right, down)
+        labels = cluster_labels(right, down)
         seed = np.minimum((self.streams.uniform() * s[0].size).astype(np.int64), s[0].size - 1)
         chosen = labels.reshape(len(s), -1)[np.arange(len(s)), seed]
         cluster = labels == chosen[:, None, None]

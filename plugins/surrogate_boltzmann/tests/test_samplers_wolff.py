@@ -7,11 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sampler_targets import Lattice, exact_ising
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from surrogate.errors import SpecError
 from surrogate_boltzmann.autocorr import standard_error
 from surrogate_boltzmann.reference import ReferenceSettings, run_chains, run_reference
-from surrogate_boltzmann.wolff import coupling_of, ising_energy
+from surrogate_boltzmann.wolff import cluster_labels, coupling_of, ising_energy
 
 BETA_C = 0.4406867935
 
@@ -42,6 +44,22 @@ def test_wolff_energy_and_magnetisation_within_errors() -> None:
                                .reshape(1200, 48))  # fmt: skip
     assert chains.flips > 0 and (chains.acceptance == 1).all()
     assert chains.gradient_evaluations == 0
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (2, 3), (4, 7)])
+def test_cluster_labels_are_the_components_of_the_periodic_bond_graph(shape) -> None:
+    rng = np.random.default_rng(sum(shape))
+    n = 6
+    right, down = rng.random((2, n, *shape)) < 0.45
+    labels = cluster_labels(right, down).reshape(-1)
+    sites = np.arange(n * shape[0] * shape[1]).reshape(n, *shape)
+    heads = np.concatenate([sites[right], sites[down]])
+    tails = np.concatenate([np.roll(sites, -1, 2)[right], np.roll(sites, -1, 1)[down]])
+    graph = coo_matrix((np.ones(len(heads)), (heads, tails)), shape=(sites.size,) * 2)
+    expected = connected_components(graph, directed=False)[1]
+    # the same partition: the label pairs are a bijection
+    pairs = np.unique(np.stack([labels, expected]), axis=1)
+    assert pairs.shape[1] == len(np.unique(labels)) == len(np.unique(expected))
 
 
 def test_seeded_and_independent_of_the_number_of_chains() -> None:
