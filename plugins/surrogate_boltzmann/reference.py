@@ -64,6 +64,7 @@ class ReferenceSettings:
     ``step_size`` is the starting step size, ``target_acceptance`` ``None`` for the
     method's (MALA 0.574, HMC 0.65).  ``replicas > 1`` runs parallel tempering with a
     geometric ladder up to ``t_ratio`` times the temperature (MALA/HMC only).
+    ``max_chains``: the most chains run at once (more run in consecutive batches).
     """
 
     method: str | None = None
@@ -75,6 +76,7 @@ class ReferenceSettings:
     min_length: float = MIN_LENGTH
     window: float = WINDOW
     pool: int = 16
+    max_chains: int = 4096
     step_size: float = 0.1
     target_acceptance: float | None = None
     leapfrog_steps: int = 10
@@ -87,9 +89,13 @@ class ReferenceSettings:
         if self.thinning != "auto" and not (isinstance(self.thinning, int) and self.thinning > 0):
             raise SpecError(f"thinning must be 'auto' or a positive integer, not {self.thinning!r}")
         counts = (self.n_chains, self.pilot_steps, self.pool, self.replicas, self.leapfrog_steps)
+        counts = (*counts, self.max_chains - self.n_chains + 1)
         burn_in = 0 if self.burn_in is None else self.burn_in
         if min(counts) < 1 or burn_in < 0 or self.max_pilot_steps < self.pilot_steps:
-            raise SpecError(f"reference settings need positive counts and steps: {self}")
+            raise SpecError(
+                f"reference settings need positive counts and steps, n_chains <= max_chains "
+                f"and pilot_steps <= max_pilot_steps: {self}"
+            )
 
 
 @dataclass(frozen=True)
@@ -243,24 +249,16 @@ def _assemble(samples: np.ndarray, inverse: np.ndarray, chains_per_group: np.nda
     return out
 
 
-def run_reference(
+def _run_groups(
     target: Simulator,
-    n: int,
-    temperature: np.ndarray | float,
+    method: str,
+    temps: np.ndarray,
     rng: np.random.Generator,
-    settings: ReferenceSettings | None = None,
+    s: ReferenceSettings,
 ) -> tuple[np.ndarray, ChainDiagnostics]:
-    """``n`` decorrelated configurations at per-event ``temperature`` and what it cost.
-
-    ``settings`` default to the target's ``reference_settings`` where it has them, else
-    :class:`ReferenceSettings`'s defaults.
-    """
+    """One vectorised batch of chains for the events at ``temps`` (steps 1-4 of the
+    module docstring)."""
     start = time.perf_counter()
-    s = settings or getattr(target, "reference_settings", None) or ReferenceSettings()
-    method = _method(target, s)
-    if n < 1:
-        raise SpecError(f"a reference run needs n >= 1 events, not {n}")
-    temps = np.broadcast_to(np.asarray(temperature, np.float64), (n,))
     values, inverse, counts = np.unique(temps, return_inverse=True, return_counts=True)
     per_group = np.minimum(counts, s.n_chains)
     chain_group = np.repeat(np.arange(len(values)), per_group)
@@ -282,7 +280,7 @@ def run_reference(
         pilot_steps=pilot_steps,
         production_steps=draws * thin,
         thinning=thin,
-        n_samples=n,
+        n_samples=len(temps),
         energy_evaluations=production.energy_evaluations,
         gradient_evaluations=production.gradient_evaluations,
         seconds=time.perf_counter() - start,
@@ -290,6 +288,71 @@ def run_reference(
         swap_acceptance=pilot.swap_acceptance,
     )
     return _assemble(production.samples, inverse, per_group), diagnostics
+
+
+def batches(temps: np.ndarray, n_chains: int, max_chains: int) -> list[np.ndarray]:
+    """The events of each batch of at most ``max_chains`` chains: whole temperature
+    groups (of ``min(events, n_chains)`` chains each), in order of temperature."""
+    _, inverse, counts = np.unique(temps, return_inverse=True, return_counts=True)
+    batch_of_group = np.empty(len(counts), np.int64)
+    batch = size = 0
+    for g, chains in enumerate(np.minimum(counts, n_chains)):
+        if size and size + chains > max_chains:
+            batch, size = batch + 1, 0
+        batch_of_group[g] = batch
+        size += int(chains)
+    event_batch = batch_of_group[inverse]
+    return [np.flatnonzero(event_batch == b) for b in range(batch + 1)]
+
+
+def _merged(parts: list[ChainDiagnostics], seconds: float) -> ChainDiagnostics:
+    """The diagnostics of several batches as one: per-temperature arrays joined, counts
+    summed, steps and thinning the largest of any batch."""
+    if len(parts) == 1:
+        return parts[0]
+    join = {k: np.concatenate([getattr(p, k) for p in parts]) for k in PER_TEMPERATURE}
+    total = {k: sum(getattr(p, k) for p in parts) for k in SUMMED}
+    most = {k: max(getattr(p, k) for p in parts) for k in LARGEST}
+    swaps = np.mean([p.swap_acceptance for p in parts], axis=0)
+    return ChainDiagnostics(
+        method=parts[0].method, seconds=seconds, swap_acceptance=swaps, **join, **total, **most
+    )
+
+
+PER_TEMPERATURE = ("temperatures", "tau", "acceptance", "step_size")
+SUMMED = ("n_chains", "n_samples", "energy_evaluations", "gradient_evaluations", "flips")
+LARGEST = ("burn_in", "pilot_steps", "production_steps", "thinning")
+
+
+def run_reference(
+    target: Simulator,
+    n: int,
+    temperature: np.ndarray | float,
+    rng: np.random.Generator,
+    settings: ReferenceSettings | None = None,
+) -> tuple[np.ndarray, ChainDiagnostics]:
+    """``n`` decorrelated configurations at per-event ``temperature`` and what it cost.
+
+    ``settings`` default to the target's ``reference_settings`` where it has them, else
+    :class:`ReferenceSettings`'s defaults.  More than ``max_chains`` chains (many
+    distinct temperatures) run in consecutive batches, which bounds the memory of the
+    pilot's energies (``pilot steps × chains``).
+    """
+    start = time.perf_counter()
+    s = settings or getattr(target, "reference_settings", None) or ReferenceSettings()
+    method = _method(target, s)
+    if n < 1:
+        raise SpecError(f"a reference run needs n >= 1 events, not {n}")
+    temps = np.broadcast_to(np.asarray(temperature, np.float64), (n,))
+    out, parts = None, []
+    for events in batches(temps, s.n_chains, s.max_chains):
+        x, diagnostics = _run_groups(target, method, temps[events], rng, s)
+        if out is None:
+            out = np.empty((n, *x.shape[1:]), x.dtype)
+        out[events] = x
+        parts.append(diagnostics)
+    assert out is not None
+    return out, _merged(parts, time.perf_counter() - start)
 
 
 def reference_sample(

@@ -23,8 +23,10 @@ from sampler_targets import (
 from surrogate.errors import SpecError
 from surrogate_boltzmann.autocorr import AutocorrelationError, standard_error
 from surrogate_boltzmann.mcmc import Chains, ChainStreams
+from surrogate_boltzmann.particles import DW4, LJ13
 from surrogate_boltzmann.reference import (
     ReferenceSettings,
+    batches,
     reference_sample,
     run_chains,
     run_reference,
@@ -175,10 +177,15 @@ def test_reference_sample_thins_by_tau_and_reports_its_cost() -> None:
 def test_reference_sample_with_a_temperature_per_event() -> None:
     target = Gaussian()
     temperature = np.random.default_rng(0).uniform(0.5, 4.0, 48)
-    settings = ReferenceSettings(burn_in=300, pilot_steps=500)
+    # in batches of at most 20 chains
+    settings = ReferenceSettings(n_chains=16, burn_in=300, pilot_steps=500, max_chains=20)
     x = reference_sample(target, 48, temperature, np.random.default_rng(6), settings)
     diag = target.last_diagnostics
     assert diag.n_chains == 48 and len(diag.tau) == 48  # one chain per event
+    assert diag.n_samples == 48 and diag.temperatures.tolist() == sorted(temperature)
+    # (the batches' thinning differs; the largest is reported)
+    most = 48 * (1 + 300 + diag.pilot_steps + diag.thinning)
+    assert 48 * (1 + 300 + 500) < diag.energy_evaluations <= most
     # chi-square of x / sqrt(T) has 4 degrees of freedom per event
     chi2 = np.einsum("ni,ij,nj->n", x, np.linalg.inv(COVARIANCE), x) / temperature
     assert abs(chi2.mean() - 4) < 4 * math.sqrt(8 / 48)
@@ -201,9 +208,36 @@ def test_tau_pools_and_settings() -> None:
     pools = tau_pools(np.array([64, 1, 1, 1, 1, 1]), 4)
     assert [p.tolist() for p in pools] == [[0], [1, 2, 3, 4, 5]]
     assert [p.tolist() for p in tau_pools(np.ones(9, int), 4)] == [[0, 1, 2, 3], [4, 5, 6, 7, 8]]
+    temps = np.array([3.0, 1.0, 2.0, 1.0, 1.0, 5.0, 4.0])
+    assert [b.tolist() for b in batches(temps, 2, 3)] == [[1, 2, 3, 4], [0, 5, 6]]
+    assert [b.tolist() for b in batches(temps, 64, 4096)] == [list(range(7))]
+    with pytest.raises(SpecError, match="n_chains <= max_chains"):
+        ReferenceSettings(n_chains=10, max_chains=5)
     with pytest.raises(SpecError, match="unknown reference method"):
         ReferenceSettings(method="gibbs")
     with pytest.raises(SpecError, match="thinning"):
         ReferenceSettings(thinning=0)
     with pytest.raises(SpecError, match="unknown reference method 'x'"):
         run_chains(Gaussian(), 1.0, n_chains=2, n_steps=2, rng=np.random.default_rng(), method="x")
+
+
+def test_an_lj13_start_with_overlapping_particles_is_refused() -> None:
+    start = LJ13().initial_state(2, np.random.default_rng(0))
+    start[1, 5] = start[1, 4]
+    with pytest.raises(SpecError, match="initial state of chain 1 has energy inf"):
+        run_chains(LJ13(), 1.0, n_chains=2, n_steps=2, rng=np.random.default_rng(), initial=start)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("target", "mean", "std"),
+    # the energies of the Klein et al. test splits (shared/reference/boltzmann.md)
+    [(DW4(), -22.45, 1.90), (LJ13(), -43.1, 7.0)],
+    ids=["dw4", "lj13"],
+)
+def test_reference_energies_match_the_published_test_splits(target, mean, std) -> None:
+    x = reference_sample(target, 1000, 1.0, np.random.default_rng(8))
+    energy = target.physical_energy(x)
+    diag = target.last_diagnostics
+    assert abs(energy.mean() - mean) < 4 * std / math.sqrt(1000) + 0.2, (energy.mean(), diag)
+    assert energy.std() == pytest.approx(std, rel=0.1)
