@@ -264,8 +264,9 @@ def initial_states(
     return np.concatenate([np.asarray(make(1, streams.init_generator(i))) for i in range(n)])
 
 
-def check_finite_start(u: np.ndarray, what: str) -> None:
-    """Refuse a starting state of NaN or infinite energy (zero density)."""
+def check_finite_start(u: np.ndarray, force: np.ndarray, what: str) -> None:
+    """Refuse a starting state of NaN or infinite energy (zero density), or of a force
+    that is not finite (every proposal from it would be rejected)."""
     bad = np.flatnonzero(~np.isfinite(u))
     if len(bad):
         raise SpecError(
@@ -273,6 +274,9 @@ def check_finite_start(u: np.ndarray, what: str) -> None:
             "(overlapping particles or a state outside the support): start from a state "
             "of finite energy"
         )
+    bad = np.flatnonzero(~np.isfinite(force.reshape(len(force), -1)).all(axis=1))
+    if len(bad):
+        raise SpecError(f"{what}: the initial state of chain {bad[0]} has a non-finite force")
 
 
 # -- the sampler ---------------------------------------------------------------------
@@ -318,7 +322,8 @@ class MCMCSampler:
         x0 = initial_states(target, streams.n, streams, initial)
         self.x = torch.as_tensor(np.asarray(x0, np.float64))
         self.u, self.f = self.energy(self.x)
-        check_finite_start(self.u.numpy(), f"{method} chains on {target.name or 'the target'}")
+        what = f"{method} chains on {target.name or type(target).__name__}"
+        check_finite_start(self.u.numpy(), self.f.numpy(), what)
 
     @property
     def shape(self) -> tuple[int, ...]:

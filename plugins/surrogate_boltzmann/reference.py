@@ -6,8 +6,9 @@ it is given, it
 
 1. groups the events by temperature (the distinct values) and starts ``n_chains`` chains
    per temperature, at most one per event: a scalar temperature gets ``n_chains`` chains,
-   temperatures drawn per event (all distinct) one chain per event, all in one
-   vectorised batch;
+   temperatures drawn per event (all distinct) one chain per event, in vectorised
+   batches of at most ``max_chains`` chains (one chain per event pays burn-in and pilot
+   for every event: ask for few distinct temperatures where that matters);
 2. burns in ``burn_in`` moves, adapting the step sizes (:mod:`.mcmc`), then freezes them
    (the default is per method, :data:`BURN_IN`: the pilot that follows is at least
    ``min_length · τ`` frozen moves, which is what equilibrates the chains, so burn-in
