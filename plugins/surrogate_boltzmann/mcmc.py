@@ -179,14 +179,6 @@ class Chains:
     #: mean acceptance of the swaps between neighbouring replicas (tempering only)
     swap_acceptance: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
-    @property
-    def n_chains(self) -> int:
-        return int(self.energies.shape[1])
-
-    @property
-    def n_steps(self) -> int:
-        return int(self.energies.shape[0])
-
 
 # -- the energy of a batch -----------------------------------------------------------
 def field_name(target: Simulator) -> str:
