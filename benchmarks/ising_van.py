@@ -8,11 +8,16 @@ weighting the same draws gives ``ln Z-hat = LSE(-u - ln q) - ln n``, which is mu
 closer when ``q`` overlaps ``p`` well.  The table gives both relative errors, the
 reverse (Kish) ESS, and a learning curve (every ``--curve-every`` epochs, from
 ``--curve-samples`` fresh draws), so a budget that does not reach the issue's 1e-3 shows
-what limits it.  Defaults: L = 16 at beta_c, where -beta F / N = 0.932196314981.
+what limits it.  The draws of the final score also show whether the importance
+estimate is still sample-limited (``ln Z-hat`` on the first 10^3, 10^4... draws), and
+Wolff reference samples of ``p`` (``--forward``) give the forward KL and ESS, which see
+the part of ``p`` the model underweights and the reverse ESS cannot.  Defaults: L = 16
+at beta_c, where -beta F / N = 0.932196314981.
 
     OMP_NUM_THREADS=1 python benchmarks/ising_van.py --L 16 --minutes 9 --batch 1000
 
-Nothing is written unless ``--json PATH`` is given.
+Nothing is written unless ``--json PATH`` (the numbers) or ``--save DIR`` (the model)
+is given.
 """
 
 from __future__ import annotations
@@ -29,16 +34,26 @@ import torch
 from machine_info import machine  # benchmarks/ is the script's folder
 
 import surrogate
-from surrogate_boltzmann.estimators import elbo, kish_ess, log_z_estimate
+from surrogate_boltzmann.estimators import (
+    elbo,
+    eubo,
+    forward_ess,
+    kish_ess,
+    log_z_estimate,
+    reweighted_mean,
+)
 
 BETA_C = 0.5 * math.log(1.0 + math.sqrt(2.0))
 
 
-def score(model: Any, sim: Any, temperature: float, n: int, seed: int) -> dict[str, float]:
-    """``n`` fresh draws: the bound and ``ln Z-hat`` per site, and the reverse ESS."""
+def log_weights(model: Any, sim: Any, temperature: float, n: int, seed: int) -> tuple:
+    """``n`` fresh draws of the model and their log-weights ``-u - ln q``."""
     events, log_q = model.sample_and_log_prob(n, {"temperature": temperature}, seed=seed)
-    log_w = -np.asarray(sim.energy(events)) - log_q
-    sites = int(np.prod(events["x"].shape[1:]))
+    return events, -np.asarray(sim.energy(events)) - log_q
+
+
+def summary(log_w: np.ndarray, sites: int) -> dict[str, float]:
+    """The bound and ``ln Z-hat`` per site with their errors, and the reverse ESS."""
     bound, ln_z = elbo(log_w), log_z_estimate(log_w)
     return {
         "bound": bound.value / sites,
@@ -47,6 +62,33 @@ def score(model: Any, sim: Any, temperature: float, n: int, seed: int) -> dict[s
         "is_error": ln_z.error / sites,
         "ess": kish_ess(log_w).fraction,
     }
+
+
+def evaluate(model: Any, sim: Any, temperature: float, args: argparse.Namespace) -> dict:
+    """The final score on ``eval_samples`` draws, with what explains it: ``ln Z-hat`` on
+    the first ``10^k`` draws (a heavy tail of the weights shows as a drift with ``n``),
+    ``<|m|>`` raw and reweighted, and on ``forward`` Wolff samples of ``p`` the forward
+    KL and ESS (Midgley et al., FAB, arXiv:2208.01893) and ``<|m|>``."""
+    events, log_w = log_weights(model, sim, temperature, args.eval_samples, seed=2)
+    sites = sim.L**2
+    m = np.abs(sim.magnetisation(events["x"]))
+    out: dict[str, Any] = summary(log_w, sites) | {
+        "is_by_n": {n: log_z_estimate(log_w[:n]).value / sites for n in decades(len(log_w))},
+        "m_q": float(m.mean()),
+        "m_q_reweighted": reweighted_mean(m, log_w).value,
+    }
+    if args.forward:
+        ref = sim.sample(args.forward, {"temperature": temperature}, seed=3)
+        log_w_p = -np.asarray(sim.energy(ref)) - model.log_prob(ref)
+        ln_z = float(sim.log_z(np.array([temperature]))[0])
+        out["forward_kl"] = eubo(log_w_p).value - ln_z
+        out["forward_ess"] = forward_ess(log_w_p, ln_z).fraction
+        out["m_p"] = float(np.abs(sim.magnetisation(ref["x"])).mean())
+    return out
+
+
+def decades(n: int) -> list[int]:
+    return [10**k for k in range(3, 10) if 10**k < n] + [n]
 
 
 def relative(value: float, exact: float) -> float:
@@ -62,13 +104,14 @@ def train(args: argparse.Namespace, sim: Any, temperature: float, exact: float) 
     def on_epoch(event: str, info: dict[str, Any]) -> None:
         if event != "epoch_end" or info["epoch"] % args.curve_every:
             return
-        row = {"epoch": info["epoch"], "step": info["row"]["step"]}
+        row = {k: info["row"][k] for k in ("epoch", "step", "lr")}
         row["minutes"] = (time.perf_counter() - start) / 60
-        row |= score(model, sim, temperature, args.curve_samples, seed=1)
+        _, log_w = log_weights(model, sim, temperature, args.curve_samples, seed=1)
+        row |= summary(log_w, sim.L**2)
         curve.append(row)
         print(curve_line(row, exact), flush=True)
 
-    print(f"{'epoch':>5} {'step':>6} {'min':>6} {'bound rel':>10} {'IS rel':>10} {'ESS':>7}")
+    print(f"{'epoch':>5} {'step':>6} {'min':>6} {'lr':>8} {'bound rel':>10} {'IS rel':>10} ESS")
     model.fit(
         target=sim,
         conditions={"temperature": temperature},
@@ -83,30 +126,40 @@ def train(args: argparse.Namespace, sim: Any, temperature: float, exact: float) 
         val_samples=args.batch,
         callbacks=[on_epoch],
     )
-    seconds = time.perf_counter() - start
-    result = model.training_result
-    final = score(model, sim, temperature, args.eval_samples, seed=2)
-    steps = int(result.history[-1]["step"])
-    return {"model": model, "final": final, "curve": curve, "steps": steps, "seconds": seconds}
+    steps = int(model.training_result.history[-1]["step"])
+    return {"model": model, "curve": curve, "steps": steps, "seconds": time.perf_counter() - start}
 
 
 def curve_line(row: dict[str, float], exact: float) -> str:
     return (
-        f"{row['epoch']:>5} {row['step']:>6} {row['minutes']:>6.2f} "
+        f"{row['epoch']:>5} {row['step']:>6} {row['minutes']:>6.2f} {row['lr']:>8.1e} "
         f"{relative(row['bound'], exact):>10.2e} {relative(row['is'], exact):>10.2e} "
         f"{100 * row['ess']:>6.2f}%"
     )
 
 
-def table(run: dict, exact: float, args: argparse.Namespace) -> str:
-    f = run["final"]
+def table(run: dict, final: dict, exact: float, args: argparse.Namespace) -> str:
+    f = final
     rows = [
         ("-beta F / N exact (Kaufman)", f"{exact:.9f}"),
         ("-beta F_q / N (bound)", f"{f['bound']:.9f} ± {f['bound_error']:.1e}"),
         ("  relative error", f"{relative(f['bound'], exact):.2e}"),
         ("ln Z-hat / N (importance sampled)", f"{f['is']:.9f} ± {f['is_error']:.1e}"),
         ("  relative error", f"{relative(f['is'], exact):.2e}"),
+        *[
+            (f"  relative error, first {n} draws", f"{relative(v, exact):.2e}")
+            for n, v in f["is_by_n"].items()
+        ],
         ("reverse ESS", f"{100 * f['ess']:.2f}% of {args.eval_samples}"),
+        ("<|m|> q raw / q reweighted", f"{f['m_q']:.4f} / {f['m_q_reweighted']:.4f}"),
+    ]
+    if "forward_kl" in f:
+        rows += [
+            ("<|m|> Wolff reference", f"{f['m_p']:.4f}"),
+            ("forward KL(p || q) (Wolff samples)", f"{f['forward_kl']:.4f} nats"),
+            ("forward ESS", f"{100 * f['forward_ess']:.2f}% of {args.forward}"),
+        ]
+    rows += [
         ("training steps", f"{run['steps']} (batch {args.batch})"),
         ("training seconds (with the curve)", f"{run['seconds']:.0f}"),
     ]
@@ -131,9 +184,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=2, help="MADE hidden layers")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-samples", type=int, default=100_000)
+    p.add_argument("--forward", type=int, default=20_000, help="Wolff samples (0: none)")
     p.add_argument("--curve-samples", type=int, default=4096)
     p.add_argument("--curve-every", type=int, default=2, help="epochs of 100 steps")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
+    p.add_argument("--save", type=Path, default=None, help="save the model here")
     return p.parse_args(argv)
 
 
@@ -145,10 +200,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"VAN on the {args.L}x{args.L} Ising model at beta = {args.beta:.10f}, ", end="")
     print(f"{args.minutes:g} min, {torch.get_num_threads()} thread(s)")
     run = train(args, sim, temperature, exact)
+    final = evaluate(run["model"], sim, temperature, args)
     print()
-    print(table(run, exact, args))
+    print(table(run, final, exact, args))
+    if args.save is not None:
+        run["model"].save(args.save)
     if args.json is not None:
-        out = {k: v for k, v in run.items() if k != "model"} | {"exact": exact}
+        out = {"final": final, "curve": run["curve"], "steps": run["steps"], "exact": exact}
         out |= {"args": {k: str(v) for k, v in vars(args).items()}, "machine": machine()}
         args.json.write_text(json.dumps(out, indent=1))
 
