@@ -96,8 +96,12 @@ def relative(value: float, exact: float) -> float:
 
 
 def train(args: argparse.Namespace, sim: Any, temperature: float, exact: float) -> dict:
-    """Fit within the budget; score the model every ``curve_every`` epochs on the way."""
+    """Fit within the budget; score the model every ``curve_every`` epochs on the way.
+    With ``--data N``, ``N`` Wolff samples are drawn first (outside the budget) and the
+    objective is the mixed one: their likelihood keeps the states the energy alone lets
+    the model drop."""
     model = surrogate.surrogate("van", hidden=args.hidden, layers=args.layers)
+    data = sim.sample(args.data, {"temperature": temperature}, seed=4) if args.data else None
     curve: list[dict[str, float]] = []
     start = time.perf_counter()
 
@@ -113,6 +117,7 @@ def train(args: argparse.Namespace, sim: Any, temperature: float, exact: float) 
 
     print(f"{'epoch':>5} {'step':>6} {'min':>6} {'lr':>8} {'bound rel':>10} {'IS rel':>10} ESS")
     model.fit(
+        data,
         target=sim,
         conditions={"temperature": temperature},
         seed=args.seed,
@@ -186,7 +191,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-samples", type=int, default=100_000)
     p.add_argument("--forward", type=int, default=20_000, help="Wolff samples (0: none)")
     p.add_argument("--curve-samples", type=int, default=4096)
-    p.add_argument("--curve-every", type=int, default=2, help="epochs of 100 steps")
+    p.add_argument("--curve-every", type=int, default=2, help="epochs (of 100 steps: no data)")
+    p.add_argument("--data", type=int, default=0, help="Wolff samples for mixed training")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     p.add_argument("--save", type=Path, default=None, help="save the model here")
     return p.parse_args(argv)
