@@ -64,6 +64,24 @@ class ParticleTarget(Target):
     def potential(self, x: Any) -> Any:
         return self.interaction(x) + self.com_restraint(x)
 
+    def symmetry_copies(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``x`` with each configuration's relative coordinates turned by a random
+        orthogonal matrix (Haar, reflections included) and its particles relabelled by a
+        random permutation, the centre of mass kept.
+
+        The energy is invariant under both, so the copies are samples of the same
+        distribution: what a generator without built-in equivariance needs to see of the
+        symmetry that Markov chains, which turn and relabel slowly, do not show it.
+        """
+        x = np.asarray(x, np.float64)
+        n, d = len(x), self.spatial
+        q, r = np.linalg.qr(rng.standard_normal((n, d, d)))
+        q = q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]  # Haar (Mezzadri 2007)
+        centre = x.mean(1, keepdims=True)
+        turned = np.einsum("nij,npj->npi", q, x - centre) + centre
+        order = np.argsort(rng.random((n, self.n_particles)), axis=1)
+        return np.take_along_axis(turned, order[:, :, None], axis=1)
+
     def squared_distances(self, x: Any) -> Any:
         """``|x_i - x_j|²`` over the pairs ``i < j``, torch ``(n, N, s) -> (n, N(N-1)/2)``."""
         import torch

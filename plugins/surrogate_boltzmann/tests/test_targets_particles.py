@@ -118,3 +118,14 @@ def test_physical_energy_is_translation_invariant_and_the_restraint_is_not():
     xt = torch.as_tensor(x, dtype=torch.float32)
     assert sim.energy({"x": xt}, T1).dtype == torch.float32
     np.testing.assert_allclose(sim.energy({"x": xt}, T1).numpy(), sim.energy({"x": x}, T1), 1e-5)
+
+
+def test_symmetry_copies_keep_the_energy_and_the_centre_of_mass():
+    for name in ("boltzmann.dw4", "boltzmann.lj13"):
+        sim = surrogate.simulator(name)
+        rng = np.random.default_rng(0)
+        x = sim.initial_state(20, rng)
+        y = sim.symmetry_copies(x, rng)
+        np.testing.assert_allclose(sim.physical_energy(y), sim.physical_energy(x), rtol=1e-9)
+        np.testing.assert_allclose(y.mean(1), x.mean(1), atol=1e-12)
+        assert not np.allclose(y, x)  # turned and relabelled
