@@ -57,6 +57,9 @@ class Case:
     n_data: int = 20_000
     #: fresh target samples the scores compare with (ASBS and iDEM score on 2,000)
     n_reference: int = 20_000
+    #: randomly turned and relabelled copies of each training configuration added to the
+    #: data (particle systems: MCMC shows a non-equivariant flow little of the symmetry)
+    symmetry_copies: int = 0
 
 
 FLOW = {"transforms": 6, "hidden": 64, "bins": 8, "tail_bound": 5.0}
@@ -81,6 +84,7 @@ CASES = {
         flow={**FLOW, "transforms": 8, "hidden": 128},
         train=TRAIN,
         n_reference=2_000,
+        symmetry_copies=3,
     ),
     # reference MCMC costs ~0.05 s a decorrelated LJ-13 sample on one thread
     "lj13": Case(
@@ -90,6 +94,7 @@ CASES = {
         mcmc={"method": "hmc"},
         n_data=4_000,
         n_reference=2_000,
+        symmetry_copies=9,
     ),
 }
 
@@ -206,6 +211,18 @@ def energy_w2(sim, events, reference, n: int = W2_SAMPLES) -> float:
     return float(est.wasserstein(a, b, 2))
 
 
+def with_symmetry_copies(sim, data, copies: int, seed: int):
+    """``data`` and ``copies`` randomly turned and relabelled copies of it."""
+    if not copies:
+        return data
+    from surrogate import Events
+
+    rng = np.random.default_rng([seed, 17])
+    xs = [data["x"]] + [sim.symmetry_copies(data["x"], rng) for _ in range(copies)]
+    conds = {k: np.tile(v, copies + 1) for k, v in data.conditions.items()}
+    return Events({"x": np.concatenate(xs).astype(np.float32)}, conds, data.spec)
+
+
 def reference_modes(sim, reference) -> int | None:
     """Modes the reference sample itself covers (the same tolerance as the generator's):
     with 2^16 ManyWell modes, most are too light to be seen in a finite sample at all."""
@@ -225,6 +242,7 @@ def run_case(name: str, minutes: float, n_eval: int, seed: int, json_path: Path)
     t0 = time.perf_counter()
     data = sim.sample(case.n_data, {"temperature": 1.0}, seed=seed)
     data_seconds = time.perf_counter() - t0
+    data = with_symmetry_copies(sim, data, case.symmetry_copies, seed)
     reference = sim.sample(case.n_reference, {"temperature": 1.0}, seed=seed + 1)
     model, training = train_generator(sim, data, case, minutes, seed)
     generator = score_generator(model, sim, reference, n_eval, seed + 2)
@@ -239,6 +257,7 @@ def run_case(name: str, minutes: float, n_eval: int, seed: int, json_path: Path)
         "train": case.train,
         "minutes": minutes,
         "n_data": case.n_data,
+        "symmetry_copies": case.symmetry_copies,
         "data_seconds": data_seconds,
         "n_eval": n_eval,
         "seed": seed,
