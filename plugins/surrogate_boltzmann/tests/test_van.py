@@ -105,7 +105,7 @@ def test_training_on_the_energy_reaches_ln_z():
     log_w = -sim.energy(at(all_spins(4), t))
     ln_z = float(logsumexp(log_w))
     assert ln_z == pytest.approx(15.5219154588, abs=1e-9)
-    model = fit(True, L=4, steps=300, lr=1e-2)  # VAN's 1e-3 needs thousands of steps
+    model = fit(True, L=4, steps=300)
     events, log_q = model.sample_and_log_prob(20_000, {"temperature": t}, seed=5)
     ln_z_hat = logsumexp(-sim.energy(events) - log_q) - math.log(len(log_q))
     log_q_all = enumerate_log_q(model, 4, t)
@@ -118,7 +118,7 @@ def test_fitting_on_events_is_maximum_likelihood():
     sim, log_p = ising(3), exact_log_p(3, 2.0)
     draw = np.random.default_rng(6).choice(512, size=4000, p=np.exp(log_p))
     data = Events({"x": all_spins(3)[draw]}, {"temperature": np.full(4000, 2.0)}, sim.spec)
-    model = VAN(hidden=16, layers=1).fit(data, seed=0, epochs=20, batch_size=200, lr=1e-2)
+    model = VAN(hidden=16, layers=1).fit(data, seed=0, epochs=20, batch_size=200)
     p = np.exp(log_p)
     kl = float(p @ (log_p - enumerate_log_q(model, 3, 2.0)))  # KL(p || q), exactly
     assert kl < 0.02 < float(p @ log_p) + 9 * math.log(2)  # far below the uniform model's
