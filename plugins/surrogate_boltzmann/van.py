@@ -211,7 +211,7 @@ class VAN(TorchSurrogate):
     reparameterised = False
     #: VAN's batch (1000 draws per step); VAN's Adam rate, 1e-3, is for a PixelCNN over
     #: 10^4 steps: from its uniform start this MADE has a 2.5x smaller bound error after
-    #: 400 steps at L = 16 with 1e-2 (0.47% against 1.24% at 3e-3, 6% at 1e-3;
+    #: 400 steps at L = 16 with 1e-2 (0.47% against 1.24% at 3e-3 and 6.7% at 1e-3;
     #: ``benchmarks/ising_van.py``)
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 1000, "lr": 1e-2}
 
