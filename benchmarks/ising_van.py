@@ -16,14 +16,8 @@ at beta_c, where -beta F / N = 0.932196314981.
 
     OMP_NUM_THREADS=1 python benchmarks/ising_van.py --L 16 --minutes 9 --batch 1000
 
-Measured (one shared CPU thread, torch 2.13; MADE 2 x 512, lr 1e-2 halved on plateaus):
-in 9 minutes, 3400 steps: bound -6.9e-4 relative (first below 1e-3 at ~1600 steps, then
-flat), ln Z-hat -2.3e-4 (± 2.5e-5 statistical), reverse ESS 23 %.  The ln Z-hat deficit,
-0.054 nats, is mode dropping, not sampling noise: ~5 % of the Wolff samples (domains
-wrapping the torus, <|m|> 0.31 against 0.71) have log p/q > 10, the forward KL is 47
-nats and the forward ESS 0 %.  VAN anneals beta against this; the fixed-condition
-training stream cannot.  ``--data 50000`` (mixed objective) in 8.5 minutes, 1935 steps:
-bound -9.5e-4, ln Z-hat -2.9e-5 (± 1.8e-5), forward KL 0.27 nats.
+Results: ``benchmarks/boltzmann-results.md`` (section "Ising"), the numbers in
+``benchmarks/ising-van-results.json``.
 
 Nothing is written unless ``--json PATH`` (the numbers) or ``--save DIR`` (the model)
 is given.
