@@ -93,6 +93,7 @@ class Objective:
     target: Any = None
     energy_weight: float = 0.5
     energy_cap: float | None = None
+    energy_anneal: float | None = None
     _val_generator: torch.Generator | None = field(default=None, repr=False)
     _val_epoch: int | None = field(default=None, repr=False)
 
@@ -103,7 +104,9 @@ class Objective:
         kind = resolve_objective(options, has_data=has_data, has_target=target is not None)
         if target is not None:
             target._require_energy()
-        return cls(kind, target, float(options.energy_weight), options.energy_cap)
+        return cls(
+            kind, target, float(options.energy_weight), options.energy_cap, options.energy_anneal
+        )
 
     @property
     def uses_energy(self) -> bool:
@@ -118,7 +121,7 @@ class Objective:
     ) -> dict[str, torch.Tensor]:
         if self.kind == "likelihood":
             return model.training_loss(batch, optimizer, ctx)
-        losses = self._energy_term(model, batch, None)
+        losses = self._energy_term(model, batch, None, self.annealing(ctx.global_step))
         if self.kind == "energy":
             return losses
         nll = model.training_loss(batch, optimizer, ctx)["loss"]
@@ -139,22 +142,28 @@ class Objective:
         w = self.energy_weight
         return {**losses, "loss": (1 - w) * nll + w * losses["kl"], "nll": nll}
 
+    def annealing(self, step: int) -> float:
+        """The factor ``1 - energy_anneal ** step`` of the energy at optimiser step
+        ``step`` (1 without annealing)."""
+        return 1.0 if self.energy_anneal is None else 1.0 - self.energy_anneal**step
+
     def _energy_term(
-        self, model: DensityModel, batch: Any, generator: torch.Generator | None
+        self, model: DensityModel, batch: Any, generator: torch.Generator | None, a: float = 1.0
     ) -> dict[str, torch.Tensor]:
         """``{"loss", "kl", "energy"}``: the surrogate loss whose gradient is that of
-        ``E_q[u + log q]``, the estimate itself and the mean reduced energy."""
+        ``E_q[a u + log q]``, the estimate ``E_q[u + log q]`` and the mean reduced energy."""
         fields, conditions, log_q = model.draw_with_log_prob(batch, generator)
         u = soft_cap(self.target.energy(fields, conditions).to(log_q.dtype), self.energy_cap)
         # a non-finite draw (overlapping particles, a flow's NaN) makes the loss non-finite:
         # the loop then stops with one line and keeps the last good checkpoint
-        f = u + log_q
+        f = a * u + log_q
         if model.reparameterised:
             loss = f.mean()
         else:
             fd = f.detach()
             loss = ((fd - fd.mean()) * log_q).mean()
-        return {"loss": loss, "kl": f.detach().mean(), "energy": u.detach().mean()}
+        kl = (u + log_q).detach().mean()
+        return {"loss": loss, "kl": kl, "energy": u.detach().mean()}
 
 
 class BoundObjective:

@@ -67,6 +67,11 @@ class TrainOptions:
     #: Reduced energies above the cap are soft-clipped, ``cap + log1p(u - cap)`` (infinite
     #: ones too), so one overlapping-particle draw early in training does not end the run.
     energy_cap: float | None = None
+    #: The energy term's draws see ``a(t) u`` with ``a(t) = 1 - energy_anneal ** t`` at
+    #: optimiser step ``t`` (VAN's schedule, Wu et al. 2019, with 0.998): a flattened
+    #: target first, so the draws spread over its modes before they sharpen; ``None``: no
+    #: ramp.  The logged and validated estimates use the true energy.
+    energy_anneal: float | None = None
     steps_per_epoch: int = 100  # batches of draws per epoch when training on a target alone
     val_samples: int = 4096  # model draws of the validation estimate on a target alone
 
@@ -109,6 +114,9 @@ class TrainOptions:
         require(self.steps_per_epoch >= 1, "steps_per_epoch must be >= 1")
         if self.energy_cap is not None:
             self._coerce("energy_cap", float)
+        if self.energy_anneal is not None:
+            self._coerce("energy_anneal", float)
+            require(0 < self.energy_anneal < 1, "energy_anneal must be in (0, 1) or None")
         if self.max_time is not None:
             self._coerce("max_time", float)
             require(self.max_time > 0, f"max_time must be > 0 seconds, not {self.max_time!r}")

@@ -452,7 +452,8 @@ def _sampling(plan: _Plan, seed: np.random.SeedSequence) -> gt.GroundTruth:
 def _wants_log_density(plan: _Plan) -> bool:
     """Whether a metric or section reads the model's log-density of its events, and the
     model has an exact one (a bound is no density to weigh samples with)."""
-    wanted = [x.name for x in (*plan.metrics, *plan.sections) if x.needs_log_density]
+    readers: list[Any] = [*plan.metrics, *plan.sections]
+    wanted = [x.name for x in readers if x.needs_log_density]
     if wanted and plan.model.density != "exact":
         log.info(
             "%s read the model's log-density, which %s does not have exactly (density %r)",

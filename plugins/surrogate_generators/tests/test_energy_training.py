@@ -109,3 +109,26 @@ def test_non_finite_weights_stop_training_and_keep_the_last_good_checkpoint(tmp_
             target=target, seed=0, workdir=tmp_path, **{**QUICK, "steps_per_epoch": 10}
         )
     assert list((tmp_path / "checkpoints").glob("epoch-*.pt"))
+
+
+def test_energy_annealing_ramps_the_energy_and_reports_the_true_estimate():
+    from surrogate.training.objectives import Objective
+    from surrogate.training.options import TrainOptions
+
+    target = GaussianEnergy((2,))
+    opts = TrainOptions.resolve({"energy_anneal": 0.9})
+    objective = Objective.from_options(opts, has_data=False, target=target)
+    assert objective.annealing(0) == 0.0 and objective.annealing(10) == pytest.approx(1 - 0.9**10)
+    model = small_flow().fit(
+        target=target, conditions={"scale": 1.0}, seed=0, **{**QUICK, "epochs": 1}
+    )
+    batch = model.make_batch(model._prepare_conditions({"scale": np.ones(64)}), model.device)
+    torch.manual_seed(0)
+    at_start = objective._energy_term(model, batch, None, objective.annealing(0))
+    torch.manual_seed(0)
+    plain = objective._energy_term(model, batch, None)
+    # at step 0 the loss sees no energy; the estimate is the true E_q[u + log q] either way
+    assert float(at_start["loss"].detach()) == pytest.approx(float(plain["kl"] - plain["energy"]), rel=1e-5)
+    assert float(at_start["kl"]) == pytest.approx(float(plain["kl"]), rel=1e-6)
+    with pytest.raises(TrainingError, match="energy_anneal"):
+        small_flow().fit(target=target, seed=0, energy_anneal=1.5, **QUICK)
