@@ -132,6 +132,7 @@ def train(args: argparse.Namespace, sim: Any, temperature: float, exact: float) 
         patience=None,
         restore_best=False,
         val_samples=args.batch,
+        energy_anneal=args.anneal,
         callbacks=[on_epoch],
     )
     steps = int(model.training_result.history[-1]["step"])
@@ -187,6 +188,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("constant", "plateau"),
         default="plateau",
         help="plateau: halve the rate when the validation bound stalls for 3 epochs",
+    )
+    p.add_argument(
+        "--anneal",
+        type=float,
+        default=None,
+        help="energy_anneal: the energy ramps as 1 - a^step (VAN: 0.998); default none",
     )
     p.add_argument("--hidden", type=int, default=512, help="MADE units per hidden layer")
     p.add_argument("--layers", type=int, default=2, help="MADE hidden layers")
