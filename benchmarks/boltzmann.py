@@ -237,7 +237,9 @@ def reference_modes(sim, reference) -> int | None:
 
 
 # -- one case -------------------------------------------------------------------------------
-def run_case(name: str, minutes: float, n_eval: int, seed: int, json_path: Path) -> dict:
+def run_case(
+    name: str, minutes: float, n_eval: int, seed: int, json_path: Path, variant: str = "default"
+) -> dict:
     import surrogate
 
     case = CASES[name]
@@ -253,6 +255,7 @@ def run_case(name: str, minutes: float, n_eval: int, seed: int, json_path: Path)
     mcmc = mcmc_baseline(sim, reference, budget, case, seed + 3)
     row = {
         "target": name,
+        "variant": variant,
         "simulator": case.target,
         "options": case.options,
         "convention": getattr(sim, "convention", ""),
@@ -271,7 +274,7 @@ def run_case(name: str, minutes: float, n_eval: int, seed: int, json_path: Path)
         "reference_modes": reference_modes(sim, reference),
         "machine": machine(),
     }
-    save_row(json_path, "cases", row, ("target",))
+    save_row(json_path, "cases", row, ("target", "variant"))
     return row
 
 
@@ -323,8 +326,9 @@ def table_row(row: dict) -> list[str]:
             if k != "error"
         )
     )
+    variant = row.get("variant", "default")
     return [
-        row["target"],
+        row["target"] + ("" if variant == "default" else f" ({variant})"),
         _fmt(tr["train_cpu_seconds"], ".0f"),
         _fmt(tr["train_energy_evaluations"] + row["n_eval"], ".3g"),
         _fmt(gen["independent_per_second"], ".3g"),
@@ -363,12 +367,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="print the saved table only")
+    parser.add_argument("--variant", default="default", help="label of a run's settings")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
     for name in [t for t in args.targets.split(",") if t] if not args.table else []:
-        row = run_case(name, args.minutes, args.n_eval, args.seed, args.json)
+        row = run_case(name, args.minutes, args.n_eval, args.seed, args.json, args.variant)
         print(json.dumps({"target": name, **row["training"]}, default=str))
     print_table(args.json)
 
