@@ -93,7 +93,7 @@ CASES = {
     "lj13": Case(
         "boltzmann.lj13",
         flow={**FLOW, "transforms": 10, "hidden": 128},
-        train={**TRAIN, "energy_cap": 1e3},
+        train={**TRAIN, "energy_cap": 1e3, "energy_weight": 0.1},
         mcmc={"method": "hmc"},
         n_data=4_000,
         n_reference=2_000,
