@@ -128,7 +128,9 @@ def test_energy_annealing_ramps_the_energy_and_reports_the_true_estimate():
     torch.manual_seed(0)
     plain = objective._energy_term(model, batch, None)
     # at step 0 the loss sees no energy; the estimate is the true E_q[u + log q] either way
-    assert float(at_start["loss"].detach()) == pytest.approx(float(plain["kl"] - plain["energy"]), rel=1e-5)
+    assert float(at_start["loss"].detach()) == pytest.approx(
+        float(plain["kl"] - plain["energy"]), rel=1e-5
+    )
     assert float(at_start["kl"]) == pytest.approx(float(plain["kl"]), rel=1e-6)
     with pytest.raises(TrainingError, match="energy_anneal"):
         small_flow().fit(target=target, seed=0, energy_anneal=1.5, **QUICK)
