@@ -33,6 +33,7 @@ lower-level call for a fixed budget of moves, e.g. budget-matched MCMC baselines
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ from .autocorr import MIN_LENGTH, WINDOW, AutocorrelationError, integrated_time
 from .mcmc import METHODS, Chains, ChainStreams, MCMCSampler, root_entropy, run_mcmc
 from .tempering import TemperingSampler, run_tempering
 from .wolff import WolffSampler, run_wolff
+
+log = logging.getLogger(__name__)
 
 ALL_METHODS = (*METHODS, "wolff")
 #: burn-in moves per method where the settings name none: an HMC move costs
@@ -370,6 +373,18 @@ def reference_sample(
         return np.zeros((0, *f.shape), f.dtype)
     samples, diagnostics = run_reference(target, n, temperature, rng, settings)
     target.last_diagnostics = diagnostics
+    log.info(
+        "%s: %d samples by %s, tau_int %.3g-%.3g moves (energy), thinned every %d; "
+        "%d energy evaluations in %.1f s",
+        target.name or type(target).__name__,
+        n,
+        diagnostics.method,
+        float(np.min(diagnostics.tau)),
+        float(np.max(diagnostics.tau)),
+        diagnostics.thinning,
+        diagnostics.energy_evaluations,
+        diagnostics.seconds,
+    )
     return samples
 
 
