@@ -131,10 +131,19 @@ def score_generator(model, sim, reference, n_eval: int, seed: int) -> dict:
     sample_seconds = time.perf_counter() - t0
     scores = evaluate(model, sim, n_eval, 1.0, seed=seed, reference=reference).to_dict()
     scores["independent_per_second"] = scores["ess_count"] / sample_seconds
+    scores["modes"] = _without_long_shares(scores.get("modes"))
     few = model.sample(W2_SAMPLES, {"temperature": 1.0}, seed=seed + 8)
     scores["energy_w2_2k"] = energy_w2(sim, few, reference)
     scores["sample_seconds"] = sample_seconds
     return scores
+
+
+def _without_long_shares(modes: dict | None, keep: int = 100) -> dict | None:
+    """Mode coverage without its per-mode shares beyond ``keep`` modes (ManyWell's 2^16
+    would make the results file megabytes of numbers nobody reads)."""
+    if modes is None or len(modes.get("shares", ())) <= keep:
+        return modes
+    return {k: v for k, v in modes.items() if k not in ("shares", "expected")}
 
 
 # -- the MCMC baseline --------------------------------------------------------------------
