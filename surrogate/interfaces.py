@@ -268,13 +268,13 @@ class Surrogate(ABC):
         (``has_energy``): a family with an exact density trains on it by the ``energy``
         objective, alone or mixed with the data's likelihood (the ``objective`` option;
         see :mod:`surrogate.training.objectives`); ``conditions`` fixes the conditions its
-        draws are made at (the others come from the spec's priors), and those are the
-        conditions recorded as trained.  ``workdir`` is where a training loop may keep its
-        log, plots and periodic checkpoints (``None``: nowhere).  ``progress`` (a bar;
-        ``None``: when stderr is a terminal) and ``max_time`` (a wall-clock budget in
-        seconds) are accepted by every family and passed on to those whose ``_fit`` takes
-        them: a closed-form fit has no bar and needs no budget.  Other ``options`` go to
-        the plugin's training loop (epochs, batch size...).
+        draws are made at when there is no data (the others come from the spec's priors),
+        and those are the conditions recorded as trained.  ``workdir`` is where a training
+        loop may keep its log, plots and periodic checkpoints (``None``: nowhere).
+        ``progress`` (a bar; ``None``: when stderr is a terminal) and ``max_time`` (a
+        wall-clock budget in seconds) are accepted by every family and passed on to those
+        whose ``_fit`` takes them: a closed-form fit has no bar and needs no budget.
+        Other ``options`` go to the plugin's training loop (epochs, batch size...).
 
         The training conditions are recorded here, for every family (see
         :mod:`surrogate.trained_conditions`), and the metrics of a previous validation
@@ -282,6 +282,11 @@ class Surrogate(ABC):
         """
         if data is None and target is None:
             raise SpecError("fit needs training events, a target with an energy, or both")
+        if data is not None and conditions is not None:
+            raise SpecError(
+                "conditions fix the draws of training on a target alone; with data, the "
+                "energy term draws at the data's conditions"
+            )
         if target is not None and "target" not in inspect.signature(self._fit).parameters:
             raise SurrogateError(
                 f"model {self.name!r} cannot train on a target's energy: that needs a family "

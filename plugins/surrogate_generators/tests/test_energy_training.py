@@ -8,7 +8,7 @@ import torch
 from scipy.special import logsumexp
 
 import surrogate
-from surrogate.errors import SurrogateError, TrainingError
+from surrogate.errors import SpecError, SurrogateError, TrainingError
 from surrogate.testing import GaussianEnergy
 
 QUICK = {"epochs": 3, "steps_per_epoch": 40, "batch_size": 256, "val_samples": 512, "lr": 3e-3}
@@ -134,3 +134,10 @@ def test_energy_annealing_ramps_the_energy_and_reports_the_true_estimate():
     assert float(at_start["kl"]) == pytest.approx(float(plain["kl"]), rel=1e-6)
     with pytest.raises(TrainingError, match="energy_anneal"):
         small_flow().fit(target=target, seed=0, energy_anneal=1.5, **QUICK)
+
+
+def test_fixed_conditions_with_data_are_refused():
+    target = GaussianEnergy((2,))
+    data = target.sample(100, {"scale": 1.0}, seed=0)
+    with pytest.raises(SpecError, match="data's conditions"):
+        small_flow().fit(data, target=target, conditions={"scale": 1.0}, seed=0, **QUICK)
