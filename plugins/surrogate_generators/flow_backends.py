@@ -140,7 +140,12 @@ def build_nflows(
     (rational-quadratic, linear tails beyond ``tail_bound``) or ``"affine"``.
     Coupling masks alternate between steps; ``permutation`` adds ``"random"`` feature
     permutations between them (seeded by torch's RNG) or ``"none"``; ``"auto"`` is none in
-    2D and random above.  Autoregressive steps are separated by reversals.
+    2D and above it a random permutation that moves the features a step left unchanged
+    onto those the next step transforms (:func:`covering_permutation`), so every feature
+    is transformed by every two consecutive steps.  Plain random permutations left one
+    untransformed in 28 of 50 seeded 3-D two-step flows, and in 2 of 50 8-D six-step ones:
+    that marginal kept the base's unit width whatever the training.  Autoregressive steps
+    are separated by reversals.
     """
     from nflows.transforms import CompositeTransform, RandomPermutation, ReversePermutation
 
@@ -165,9 +170,31 @@ def build_nflows(
             continue
         if flow_type == "autoregressive":
             layers.append(ReversePermutation(features))
-        elif permutation == "random" or (permutation == "auto" and features > 2):
+        elif permutation == "random":
             layers.append(RandomPermutation(features))
+        elif permutation == "auto" and features > 2:
+            layers.append(covering_permutation(features, i))
     return NflowsFlow(CompositeTransform(layers), features)
+
+
+def covering_permutation(features: int, step: int) -> nn.Module:
+    """A random permutation after coupling step ``step`` that puts the features the step
+    left unchanged where step ``step + 1`` transforms (alternating masks have as many of
+    those as the step left), and the rest in the other places, each set shuffled with
+    torch's RNG.  nflows' ``Permutation`` stores it as a buffer, so a saved flow keeps
+    its own."""
+    import torch
+    from nflows.transforms import Permutation
+    from nflows.utils import create_alternating_binary_mask
+
+    this = create_alternating_binary_mask(features, even=(step % 2 == 0)) > 0
+    after = create_alternating_binary_mask(features, even=((step + 1) % 2 == 0)) > 0
+    unchanged, changed = torch.where(~this)[0], torch.where(this)[0]
+    perm = torch.empty(features, dtype=torch.long)
+    # the output at position j is the input at perm[j] (nflows' index_select)
+    perm[torch.where(after)[0]] = unchanged[torch.randperm(len(unchanged))]
+    perm[torch.where(~after)[0]] = changed[torch.randperm(len(changed))]
+    return Permutation(perm)
 
 
 def _check_nflows(
