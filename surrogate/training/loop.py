@@ -52,7 +52,8 @@ import torch
 from ..devices import resolve_device
 from ..errors import TrainingError
 from ..io.atomic import atomic_path, write_text_atomic
-from .options import TrainOptions, trajectory_options
+from ..jsonutil import to_json
+from .options import TRAIN_DEFAULTS, TrainOptions, trajectory_options
 
 CHECKPOINT_FORMAT = "surrogate-training-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -156,9 +157,16 @@ def fingerprint_diff(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[s
 
 
 def check_resume(ckpt: Mapping[str, Any], fingerprint: Mapping[str, Any]) -> None:
-    """Refuse to resume with other hyper-parameters or trajectory options."""
+    """Refuse to resume with other hyper-parameters or trajectory options.  An option the
+    checkpoint predates is no difference while it keeps its default (a run checkpointed
+    before the energy objectives existed resumes as the likelihood run it was)."""
     saved = json.loads(ckpt["fingerprint"])
-    diff = fingerprint_diff(saved, json.loads(json.dumps(fingerprint, default=str)))
+    now = json.loads(json.dumps(fingerprint, default=str))
+    options = now.get("options", {})
+    for key, value in to_json(TRAIN_DEFAULTS).items():
+        if key in options and key not in saved.get("options", {}) and options[key] == value:
+            options.pop(key)
+    diff = fingerprint_diff(saved, now)
     if diff:
         raise TrainingError(
             f"cannot resume from {ckpt.get('path', 'the checkpoint')}: it was made with other "
