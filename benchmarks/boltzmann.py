@@ -184,32 +184,22 @@ def mcmc_baseline(sim, reference, budget: int, case: Case, seed: int, n_chains: 
     return out
 
 
-def _physical(sim, events) -> np.ndarray:
-    x = events["x"]
-    fn = getattr(sim, "physical_energy", None)
-    if fn is not None:
-        return np.asarray(fn(np.asarray(x, np.float64)), np.float64)
-    return np.asarray(sim.energy({"x": x}, {"temperature": 1.0}), np.float64)
-
-
 def _mcmc_free_energy(sim, samples: np.ndarray) -> dict:
-    """ΔF between the first two named states from the chains' state occupancies; the
-    error from the integrated autocorrelation time of the state indicator (``inf`` where
-    no chain crossed between the states often enough to measure it)."""
+    """ΔF between the first two named states from the chains' state occupancies, with
+    the error of the state indicator's integrated autocorrelation time (``inf`` where no
+    chain crossed between the states often enough to measure it)."""
+    from surrogate_boltzmann import estimators as est
     from surrogate_boltzmann.autocorr import integrated_time
 
     states = getattr(sim, "states", None)
     if states is None:
         return {}
-    flat = samples.reshape(-1, *samples.shape[2:])
-    masks = states(flat)
+    masks = states(samples.reshape(-1, *samples.shape[2:]))
     (a, in_a), (b, in_b) = list(masks.items())[:2]
-    pa, pb = float(in_a.mean()), float(in_b.mean())
     indicator = in_b.reshape(samples.shape[:2]).astype(np.float64)
     tau = float(integrated_time(indicator, strict=False))
-    n_eff = indicator.size / tau if math.isfinite(tau) and tau > 0 else 0.0
-    error = math.sqrt((1 / pa + 1 / pb) / n_eff) if pa * pb and n_eff else math.inf
-    delta_f = -math.log(pb / pa) if pa * pb else math.inf
+    tau = tau if math.isfinite(tau) and tau > 0 else math.inf
+    delta_f, error = est.raw_free_energy_difference(in_a, in_b, tau=tau)
     return {"free_energy": {f"{a}->{b}": delta_f, "error": error, "tau_state": tau}}
 
 
@@ -218,9 +208,21 @@ def energy_w2(sim, events, reference, n: int = W2_SAMPLES) -> float:
     ``events`` and of ``reference``: 2,000 each by default, the published protocol,
     whose value depends on the sample size (the extreme quantiles weigh in W2)."""
     from surrogate_boltzmann import estimators as est
+    from surrogate_boltzmann.evaluate import physical_energy
 
-    a, b = _physical(sim, events)[:n], _physical(sim, reference)[:n]
+    a = physical_energy(sim, _as_events(sim, events))[:n]
+    b = physical_energy(sim, _as_events(sim, reference))[:n]
     return float(est.wasserstein(a, b, 2))
+
+
+def _as_events(sim, events):
+    """Chain samples (a dict of ``x``) as events at T = 1, as ``physical_energy`` reads."""
+    from surrogate import Events
+
+    if isinstance(events, Events):
+        return events
+    x = np.asarray(events["x"])
+    return Events({"x": x}, {"temperature": np.ones(len(x))}, sim.spec)
 
 
 def with_symmetry_copies(sim, data, copies: int, seed: int):

@@ -27,6 +27,7 @@ import numpy as np
 
 import surrogate
 from surrogate_boltzmann.autocorr import integrated_time
+from surrogate_boltzmann.estimators import raw_free_energy_difference
 from surrogate_boltzmann.evaluate import evaluate
 from surrogate_boltzmann.mcmc import run_mcmc
 
@@ -34,8 +35,8 @@ EXACT = 3.380  # kT, Noé et al. 2019 (re-integrated in the plugin's tests)
 
 
 def mcmc_estimate(target, budget: int, seed: int) -> tuple[float, float, int]:
-    """ΔF from MALA state occupancies; its error uses the chains' integrated
-    autocorrelation time of the state indicator."""
+    """ΔF from MALA state occupancies; its error uses the integrated autocorrelation
+    time of the chains' state indicator."""
     n_chains = 64
     steps = max(budget // n_chains, 400)
     chains = run_mcmc(
@@ -48,12 +49,10 @@ def mcmc_estimate(target, budget: int, seed: int) -> tuple[float, float, int]:
         method="mala",
     )
     right = chains.samples[..., 0] > 0  # (kept steps, chains)
-    p = float(right.mean())
     tau = float(integrated_time(right.astype(np.float64), strict=False))
     # chains that never cross the barrier have no finite tau: the error is unknown
-    n_eff = right.size / tau if math.isfinite(tau) and tau > 0 else 0.0
-    error = math.sqrt(1 / (p * (1 - p) * n_eff)) if 0 < p < 1 and n_eff else math.inf
-    delta_f = -math.log(p / (1 - p)) if 0 < p < 1 else math.inf
+    tau = tau if math.isfinite(tau) and tau > 0 else math.inf
+    delta_f, error = raw_free_energy_difference(~right.reshape(-1), right.reshape(-1), tau=tau)
     return delta_f, error, int(chains.energy_evaluations)
 
 

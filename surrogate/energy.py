@@ -49,8 +49,7 @@ def event_count(fields: Fields, spec: EventSpec, what: str) -> int:
     for f in spec.fields:
         shape = tuple(fields[f.name].shape)
         if shape[1:] != f.shape:
-            want = "(n" + "".join(f", {s}" for s in f.shape) + ")"
-            raise SpecError(f"{what}: field {f.name!r} has shape {shape}, expected {want}")
+            raise SpecError(f"{what}: field {f.name!r} has shape {shape}, expected {f.batch_shape}")
         if n is not None and shape[0] != n:
             raise SpecError(f"{what}: field {f.name!r} has {shape[0]} events, others {n}")
         n = shape[0]
@@ -59,8 +58,9 @@ def event_count(fields: Fields, spec: EventSpec, what: str) -> int:
 
 def as_tensors(
     fields: Fields, conditions: Mapping[str, Any] | None, spec: EventSpec, what: str
-) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], bool]:
-    """``(fields, conditions, numpy_in)`` as torch tensors for a plugin's ``_energy``.
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int, bool]:
+    """``(fields, conditions, n, numpy_in)``: the inputs of a plugin's ``_energy`` as
+    torch tensors, the number of events and whether the caller passed numpy.
 
     Numpy fields become float64 tensors (an energy summed over many particles needs the
     precision); tensors are passed as they are, so gradients flow.  Conditions are checked
@@ -84,7 +84,7 @@ def as_tensors(
     }
     checked = spec.check_conditions(plain, n, what=what)
     conds = {k: torch.as_tensor(v, dtype=dtype, device=ref.device) for k, v in checked.items()}
-    return tensors, conds, numpy_in
+    return tensors, conds, n, numpy_in
 
 
 def check_energy(u: torch.Tensor, n: int, what: str) -> torch.Tensor:

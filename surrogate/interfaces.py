@@ -127,9 +127,8 @@ class Simulator(ABC):
         fields, conditions = _fields_and_conditions(fields, conditions)
         what = f"energy of {self.name or type(self).__name__!r}"
         self._require_energy()
-        x, c, numpy_in = en.as_tensors(fields, conditions, self.spec, what)
-        u = en.check_energy(self._energy(x, c), en.event_count(x, self.spec, what), what)
-        return en.to_output(u, numpy_in)
+        x, c, n, numpy_in = en.as_tensors(fields, conditions, self.spec, what)
+        return en.to_output(en.check_energy(self._energy(x, c), n, what), numpy_in)
 
     def force(
         self, fields: Mapping[str, Any] | Events, conditions: Conditions = None
@@ -142,7 +141,7 @@ class Simulator(ABC):
         fields, conditions = _fields_and_conditions(fields, conditions)
         what = f"force of {self.name or type(self).__name__!r}"
         self._require_energy()
-        x, c, numpy_in = en.as_tensors(fields, conditions, self.spec, what)
+        x, c, _, numpy_in = en.as_tensors(fields, conditions, self.spec, what)
         out = self._force(x, c)
         return {k: en.to_output(v, numpy_in) for k, v in out.items()}
 

@@ -55,6 +55,11 @@ class Field:
         """Number of scalars per event."""
         return math.prod(self.shape)
 
+    @property
+    def batch_shape(self) -> str:
+        """The shape of ``n`` events of the field, as error messages print it."""
+        return "(n" + "".join(f", {s}" for s in self.shape) + ")"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -219,9 +224,7 @@ class EventSpec:
             arr = np.asarray(fields[f.name])
             if arr.shape[1:] != f.shape or arr.ndim != len(f.shape) + 1:
                 raise SpecError(
-                    f"{what}: field {f.name!r} has shape {arr.shape}, expected (n"
-                    + "".join(f", {s}" for s in f.shape)
-                    + ")"
+                    f"{what}: field {f.name!r} has shape {arr.shape}, expected {f.batch_shape}"
                 )
             if n is not None and arr.shape[0] != n:
                 raise SpecError(f"{what}: field {f.name!r} has {arr.shape[0]} events, others {n}")

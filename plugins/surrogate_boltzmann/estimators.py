@@ -232,12 +232,18 @@ def free_energy_difference(
     return Estimate(value, abs(kT) * spread)
 
 
-def raw_free_energy_difference(in_a: Array, in_b: Array, kT: float = 1.0) -> Estimate:
+def raw_free_energy_difference(
+    in_a: Array, in_b: Array, kT: float = 1.0, tau: float = 1.0
+) -> Estimate:
     """``-kT ln(n_B / n_A)`` from the counts alone (the samples taken as they are, no
-    weights); its error is ``kT sqrt(1 / n_A + 1 / n_B)`` (multinomial counts), which is
-    what the weighted estimator's delta method gives for equal weights."""
+    weights); its error is ``kT sqrt(tau (1 / n_A + 1 / n_B))`` (multinomial counts),
+    which is what the weighted estimator's delta method gives for equal weights.
+    ``tau``: the integrated autocorrelation time of the state indicator, for the
+    correlated samples of a Markov chain (which are worth ``n / tau`` independent ones);
+    ``inf`` (chains that never changed state) gives an infinite error."""
     a = np.asarray(in_a, dtype=bool).reshape(-1)
-    return free_energy_difference(np.zeros(a.size), a, in_b, kT)
+    value, error = free_energy_difference(np.zeros(a.size), a, in_b, kT)
+    return Estimate(value, error * float(np.sqrt(tau)))
 
 
 def reweighted_mean(values: Array, log_w: Array) -> Estimate:

@@ -34,6 +34,13 @@ def _rng(seed: int, *tags: int) -> np.random.Generator:
     return np.random.default_rng([int(seed) % (2**63), *tags])
 
 
+def _batch_size(value: Any) -> int:
+    size = int(value)
+    if size < 1:
+        raise TrainingError(f"batch_size must be >= 1, not {value}")
+    return size
+
+
 class EventStream:
     """Training and validation batches from ``data`` (``Events`` or an event-file reader)."""
 
@@ -51,9 +58,7 @@ class EventStream:
         memory_limit: float = 2e9,
     ) -> None:
         self.data, self.prepare, self.seed = data, prepare, int(seed)
-        self.batch_size = int(batch_size)
-        if self.batch_size < 1:
-            raise TrainingError(f"batch_size must be >= 1, not {batch_size}")
+        self.batch_size = _batch_size(batch_size)
         if not 0 <= float(val_fraction) < 1:
             raise TrainingError(f"val_fraction must be in [0, 1), not {val_fraction}")
         n = len(data)
@@ -192,9 +197,7 @@ class ConditionStream:
         fixed: dict[str, Any] | None = None,
     ) -> None:
         self.spec, self.prepare, self.seed = spec, prepare, int(seed)
-        self.batch_size, self.fixed = int(batch_size), dict(fixed or {})
-        if self.batch_size < 1:
-            raise TrainingError(f"batch_size must be >= 1, not {batch_size}")
+        self.batch_size, self.fixed = _batch_size(batch_size), dict(fixed or {})
         self.steps_per_epoch = int(steps_per_epoch)
         self.n_train = self.steps_per_epoch * self.batch_size
         self.n_val = max(int(val_samples), 0)

@@ -45,6 +45,8 @@ class DensityModel(Protocol):
 
     #: True: draws are differentiable functions of the parameters (pathwise gradients).
     reparameterised: bool
+    #: Where the networks are (the validation draws' generator is made there).
+    device: torch.device
 
     def training_loss(self, batch: Any, optimizer: str, ctx: Any) -> dict[str, torch.Tensor]:
         """The family's own (likelihood) loss of a data batch."""
@@ -122,25 +124,34 @@ class Objective:
         if self.kind == "likelihood":
             return model.training_loss(batch, optimizer, ctx)
         losses = self._energy_term(model, batch, None, self.annealing(ctx.global_step))
-        if self.kind == "energy":
-            return losses
-        nll = model.training_loss(batch, optimizer, ctx)["loss"]
-        w = self.energy_weight
-        return {**losses, "loss": (1 - w) * nll + w * losses["loss"], "nll": nll}
+        return self._mixed(losses, losses["loss"], model, batch, optimizer, ctx)
 
     def validation_loss(self, model: DensityModel, batch: Any, ctx: Any) -> dict[str, torch.Tensor]:
         if not self.uses_energy:
             return model.training_loss(batch, "main", ctx)
         if self._val_generator is None or self._val_epoch != ctx.epoch:
-            self._val_generator = torch.Generator(device=_device_of(batch))
+            self._val_generator = torch.Generator(device=model.device)
             self._val_generator.manual_seed(VALIDATION_SEED)
             self._val_epoch = ctx.epoch
         losses = self._energy_term(model, batch, self._val_generator)
+        return self._mixed(losses, losses["kl"], model, batch, "main", ctx)
+
+    def _mixed(
+        self,
+        losses: dict[str, torch.Tensor],
+        energy_loss: torch.Tensor,
+        model: DensityModel,
+        batch: Any,
+        optimizer: str,
+        ctx: Any,
+    ) -> dict[str, torch.Tensor]:
+        """The energy term's ``losses`` as they are (``energy``), or with ``loss`` the
+        weighted sum of the likelihood's and ``energy_loss`` (``mixed``)."""
         if self.kind == "energy":
             return losses
-        nll = model.training_loss(batch, "main", ctx)["loss"]
+        nll = model.training_loss(batch, optimizer, ctx)["loss"]
         w = self.energy_weight
-        return {**losses, "loss": (1 - w) * nll + w * losses["kl"], "nll": nll}
+        return {**losses, "loss": (1 - w) * nll + w * energy_loss, "nll": nll}
 
     def annealing(self, step: int) -> float:
         """The factor ``1 - energy_anneal ** step`` of the energy at optimiser step
@@ -181,10 +192,3 @@ class BoundObjective:
 
     def validation_loss(self, batch: Any, ctx: Any) -> dict[str, torch.Tensor]:
         return self._objective.validation_loss(self._model, batch, ctx)
-
-
-def _device_of(batch: Any) -> torch.device:
-    for value in vars(batch).values() if hasattr(batch, "__dict__") else ():
-        if isinstance(value, torch.Tensor):
-            return value.device
-    return torch.device("cpu")

@@ -206,3 +206,12 @@ def test_ising_observables_of_ordered_and_random_lattices():
     w = np.r_[np.zeros(5), np.full(5, -np.inf)]
     assert est.ising_observables(mixed, 0.5, log_w=w).abs_magnetisation == 1.0
     assert est.free_energy_per_site(20.0, 0.5, 16) == -2.5
+
+
+def test_raw_free_energy_error_counts_correlated_samples_as_n_over_tau():
+    in_b = np.arange(1000) % 4 == 0  # n_A = 750, n_B = 250
+    plain = est.raw_free_energy_difference(~in_b, in_b)
+    chain = est.raw_free_energy_difference(~in_b, in_b, tau=9.0)
+    assert plain.value == pytest.approx(np.log(3.0)) and chain.value == plain.value
+    assert plain.error == pytest.approx(np.sqrt(1 / 750 + 1 / 250), rel=1e-3)
+    assert chain.error == pytest.approx(3 * plain.error)
