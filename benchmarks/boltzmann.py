@@ -237,14 +237,17 @@ def with_symmetry_copies(sim, data, copies: int, seed: int):
     return Events({"x": np.concatenate(xs).astype(np.float32)}, conds, data.spec)
 
 
-def reference_modes(sim, reference) -> int | None:
-    """Modes the reference sample itself covers (the same tolerance as the generator's):
+def reference_modes(sim, reference, data) -> int | None:
+    """Modes the reference sample covers at the generator's tolerance, against the
+    shares of another exact sample (``data``), as the generator's coverage is measured:
     with 2^16 ManyWell modes, most are too light to be seen in a finite sample at all."""
     from surrogate_boltzmann import estimators as est
 
     n = int(getattr(sim, "n_modes", 0) or 0)
-    labels = sim.mode_labels(reference) if n else None
-    return None if labels is None else int(est.mode_coverage(labels, n).covered)
+    if not n or sim.mode_labels(reference) is None:
+        return None
+    expected = est.mode_coverage(sim.mode_labels(data), n).shares
+    return int(est.mode_coverage(sim.mode_labels(reference), n, expected=expected).covered)
 
 
 # -- one case -------------------------------------------------------------------------------
@@ -282,7 +285,7 @@ def run_case(
         "generator": generator,
         "mcmc": mcmc,
         "energy_w2_floor": energy_w2(sim, data, reference),
-        "reference_modes": reference_modes(sim, reference),
+        "reference_modes": reference_modes(sim, reference, data),
         "machine": machine(),
     }
     save_row(json_path, "cases", row, ("target", "variant"))
