@@ -1,0 +1,1 @@
+"""Fan-out of simulation and generation: shards, seeds and backends."""
