@@ -13,6 +13,11 @@ Three small pieces, all plain Python so a domain plugin can add its own:
 ``Metric``
     ``compute(reference, generated, *, seed, device) -> MetricResult`` (or a dict of
     named results, e.g. ``{"auc": ..., "jsd": ...}``) on two :class:`Sample` objects.
+    A metric whose inputs reduce to statistics that add up (histograms on fixed bins,
+    means and covariances) also gives an :class:`Accumulator` (``accumulator``) and
+    ``finalize``: a validation too large to hold in memory then runs it on every event,
+    shard by shard (:mod:`surrogate.validation.sharded`); the others run there on a
+    bounded subsample.
 
 Each through its own hook (the hooks are in :mod:`surrogate.hookspecs`)::
 
@@ -36,9 +41,10 @@ from __future__ import annotations
 
 import copy
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 
@@ -322,6 +328,26 @@ def summarise(
     return max(means.values()), means
 
 
+# -- mergeable statistics ----------------------------------------------------------------
+class Accumulator(ABC):
+    """Statistics of one sample that merge: built by :meth:`Metric.accumulator` with its
+    bins fixed, filled shard by shard (:meth:`add`) wherever the shard ran, and merged
+    (:meth:`merge`) where the shards meet.  Its size must not depend on the number of
+    events, and it must pickle (it travels to the workers and back)."""
+
+    @abstractmethod
+    def empty(self) -> Self:
+        """A copy with the same bins and nothing counted (one per shard and sample)."""
+
+    @abstractmethod
+    def add(self, sample: Sample) -> None:
+        """Count ``sample`` in."""
+
+    @abstractmethod
+    def merge(self, other: Self) -> None:
+        """Count in what ``other`` (same bins) holds."""
+
+
 # -- metrics -----------------------------------------------------------------------------
 class Metric:
     """A comparison of a generated sample with a reference sample.
@@ -373,6 +399,19 @@ class Metric:
     def compute(
         self, reference: Sample, generated: Sample, *, seed: int = 0, device: str = "cpu"
     ) -> MetricResult | dict[str, MetricResult]:
+        raise NotImplementedError
+
+    def accumulator(self, pilot: Sample) -> Accumulator | None:
+        """Mergeable statistics of a sample, their bins fixed on ``pilot`` (a shard of
+        the reference), for :meth:`finalize`; ``None`` (the default): the metric needs
+        the events, so a sharded validation runs :meth:`compute` on a subsample."""
+        return None
+
+    def finalize(
+        self, reference: Accumulator, generated: Accumulator, *, seed: int = 0, device: str = "cpu"
+    ) -> MetricResult | dict[str, MetricResult]:
+        """``compute``'s result from the merged statistics of the two samples (only for a
+        metric whose :meth:`accumulator` gives some)."""
         raise NotImplementedError
 
     def summary(self) -> str:

@@ -1,6 +1,11 @@
 """The generic metrics of the core: per-observable histogram separation power,
 Wasserstein-1 and Kolmogorov-Smirnov; multivariate FPD, KPD and MMD.  (The classifier
-test is in :mod:`.classifier`.)  Conventions are in :mod:`.functional`."""
+test is in :mod:`.classifier`.)  Conventions are in :mod:`.functional`.
+
+Separation power, W1, KS and FPD also merge (:mod:`.accumulate`): at scale they see every
+event through histograms and moments summed over shards; W1 and KS are then binned (on
+:data:`BINNED_EDGES` quantile bins of a pilot shard), each with its discretisation bound
+in the details.  KPD and MMD need events and run on a subsample there."""
 
 from __future__ import annotations
 
@@ -10,7 +15,11 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
+from .accumulate import FeatureMoments, Moments, ObservableHistograms
 from .base import Metric, MetricError, MetricResult, Observable, Sample, summarise
+
+#: bins (quantiles of the pilot shard) of the merged histograms of W1 and KS at scale
+BINNED_EDGES = 1000
 
 
 def observable_edges(
@@ -27,7 +36,12 @@ def observable_edges(
 class PerObservableMetric(Metric):
     """One value per observable (present in both samples); the summary is the worst group
     mean.  ``bootstrap``: the error is the standard deviation over that many bootstrap
-    resamplings of both samples (0: no error)."""
+    resamplings of both samples (0: no error).
+
+    At scale (:meth:`accumulator`, :meth:`finalize`) the values come from histograms
+    merged over shards, on edges fixed on a pilot shard of the reference
+    (:meth:`_pilot_edges`); a bootstrap resampling of a histogram is a multinomial draw
+    of its counts, which is what resampling its events would give."""
 
     inputs = "observables"
     defaults = {"bootstrap": 10, "observables": None}
@@ -53,31 +67,101 @@ class PerObservableMetric(Metric):
     def _details(self, obs: Observable, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         return {}
 
+    def _pilot_edges(self, obs: Observable) -> tuple[np.ndarray, bool]:
+        """(edges, overflow) of the merged histogram of ``obs``, from the pilot's values."""
+        return F.quantile_edges(obs.values, BINNED_EDGES), True
+
+    def _binned(self, reference: ObservableHistograms, name: str) -> Callable:
+        """Return f(a, b) -> value for two histograms' counts of ``name`` on its edges."""
+        raise NotImplementedError
+
+    def _binned_details(
+        self, reference: ObservableHistograms, generated: ObservableHistograms, name: str
+    ) -> dict[str, Any]:
+        return {}
+
     def compute(self, reference, generated, *, seed=0, device="cpu"):
         rng = np.random.default_rng(seed)
-        per, err, details = {}, {}, {}
-        for name in self._names(reference, generated):
+        names = self._names(reference, generated)
+        for name in names:
+            if (
+                len(reference.observables[name].values) == 0
+                or len(generated.observables[name].values) == 0
+            ):
+                raise MetricError(f"metric {self.name!r}: empty sample for {name!r}")
+
+        def statistic(name: str) -> tuple[Callable, Callable[[], tuple]]:
             obs = reference.observables[name]
             x, y = obs.values, generated.observables[name].values
-            if len(x) == 0 or len(y) == 0:
+            return self._statistic(obs, x, y), lambda: (
+                rng.integers(0, len(x), len(x)),
+                rng.integers(0, len(y), len(y)),
+            )
+
+        def details(name: str) -> dict[str, Any]:
+            obs = reference.observables[name]
+            return self._details(obs, obs.values, generated.observables[name].values)
+
+        groups_of = {k: reference.observables[k].group for k in names}
+        return self._evaluate(names, statistic, details, groups_of)
+
+    def accumulator(self, pilot: Sample) -> ObservableHistograms:
+        names = self._names(pilot, pilot)
+        return ObservableHistograms(
+            {k: self._pilot_edges(pilot.observables[k]) for k in names},
+            {k: pilot.observables[k].group for k in names},
+        )
+
+    def finalize(self, reference, generated, *, seed=0, device="cpu"):
+        rng = np.random.default_rng(seed)
+        for name in reference.names:
+            if not reference.moments[name].n or not generated.moments[name].n:
                 raise MetricError(f"metric {self.name!r}: empty sample for {name!r}")
-            stat = self._statistic(obs, x, y)
+
+        def statistic(name: str) -> tuple[Callable, Callable[[], tuple]]:
+            a, b = reference.histograms[name].counts, generated.histograms[name].counts
+            binned = self._binned(reference, name)
+
+            def stat(ra: np.ndarray | None, rb: np.ndarray | None) -> float:
+                return binned(a if ra is None else ra, b if rb is None else rb)
+
+            return stat, lambda: (
+                rng.multinomial(int(a.sum()), a / a.sum()).astype(np.float64),
+                rng.multinomial(int(b.sum()), b / b.sum()).astype(np.float64),
+            )
+
+        def details(name: str) -> dict[str, Any]:
+            return self._binned_details(reference, generated, name)
+
+        result = self._evaluate(reference.names, statistic, details, reference.groups)
+        result.details["binned"] = (
+            "from histograms merged over shards, on edges fixed on a pilot shard of the "
+            "reference; details per observable give the discretisation bound"
+        )
+        return result
+
+    def _evaluate(
+        self,
+        names: list[str],
+        statistic: Callable[[str], tuple[Callable, Callable[[], tuple]]],
+        details_of: Callable[[str], dict[str, Any]],
+        groups_of: dict[str, str | None],
+    ) -> MetricResult:
+        """Each observable's value (``stat(None, None)``) and bootstrap error (``stat``
+        on ``resample()``'s draws), then the summary: the worst group mean."""
+        per, err, details = {}, {}, {}
+        nb = int(self.options.get("bootstrap") or 0)
+        for name in names:
+            stat, resample = statistic(name)
             per[name] = stat(None, None)
-            nb = int(self.options.get("bootstrap") or 0)
             if nb > 1:
-                boots = [
-                    stat(rng.integers(0, len(x), len(x)), rng.integers(0, len(y), len(y)))
-                    for _ in range(nb)
-                ]
-                err[name] = float(np.std(boots, ddof=1))
-            extra = self._details(obs, x, y)
+                err[name] = float(np.std([stat(*resample()) for _ in range(nb)], ddof=1))
+            extra = details_of(name)
             if extra:
                 details[name] = extra
-        groups_of = {k: reference.observables[k].group for k in per}
         value, groups = summarise(per, groups_of)
-        has_groups = any(groups_of.values())
         # the summary's error: that of the worst group's mean (bootstrap errors combined)
-        worst = max(groups, key=groups.get)
+        worst = max(groups, key=lambda g: groups[g])
         members = [k for k in per if (groups_of[k] or k) == worst]
         error = None
         if all(k in err for k in members):
@@ -87,7 +171,7 @@ class PerObservableMetric(Metric):
             error,
             per_observable=per,
             per_observable_error=err,
-            groups=groups if has_groups else {},
+            groups=groups if any(groups_of.values()) else {},
             details={"observables": details} if details else {},
             ideal=0.0,
         )
@@ -117,6 +201,17 @@ class SeparationPower(PerObservableMetric):
         edges, overflow = observable_edges(obs, x, self.options["bins"])
         return {"n_bins": len(edges) - 1, "overflow_bins": overflow}
 
+    def _pilot_edges(self, obs):
+        """The bins of the in-memory path, here over the pilot's values."""
+        return observable_edges(obs, obs.values, self.options["bins"])
+
+    def _binned(self, reference, name):
+        return F.separation_power
+
+    def _binned_details(self, reference, generated, name):
+        hist = reference.histograms[name]
+        return {"n_bins": len(hist.edges) - 1, "overflow_bins": hist.overflow}
+
 
 class Wasserstein1(PerObservableMetric):
     description = (
@@ -137,6 +232,26 @@ class Wasserstein1(PerObservableMetric):
     def _details(self, obs, x, y):
         return {"w1_raw": F.wasserstein1(x, y), "reference_std": float(np.std(x))}
 
+    def _binned(self, reference, name):
+        hist, scale = reference.histograms[name], reference.std(name) or 1.0
+
+        def stat(a, b):
+            return F.binned_wasserstein1(hist.edges, a, b, overflow=hist.overflow)[0] / scale
+
+        return stat
+
+    def _binned_details(self, reference, generated, name):
+        hist, std = reference.histograms[name], reference.std(name)
+        a, b = hist.counts, generated.histograms[name].counts
+        raw, bound = F.binned_wasserstein1(hist.edges, a, b, overflow=hist.overflow)
+        return {
+            "w1_raw": raw,
+            "reference_std": std,
+            "bin_bound": bound / (std or 1.0),
+            "outside_edges": _outside(a, b),
+            "n_bins": len(hist.edges) - 1,
+        }
+
 
 class KolmogorovSmirnov(PerObservableMetric):
     description = (
@@ -154,6 +269,28 @@ class KolmogorovSmirnov(PerObservableMetric):
 
     def _details(self, obs, x, y):
         return {"p_value": F.ks_statistic(x, y)[1]}
+
+    def _binned(self, reference, name):
+        overflow = reference.histograms[name].overflow
+        return lambda a, b: F.binned_ks(a, b, overflow=overflow)[0]
+
+    def _binned_details(self, reference, generated, name):
+        hist = reference.histograms[name]
+        a, b = hist.counts, generated.histograms[name].counts
+        d, bound = F.binned_ks(a, b, overflow=hist.overflow)
+        return {
+            "p_value": F.ks_p_value(d, int(a.sum()), int(b.sum())),
+            "bin_bound": bound,
+            "n_bins": len(hist.edges) - 1,
+        }
+
+
+def _outside(reference: np.ndarray, generated: np.ndarray) -> dict[str, float]:
+    """The shares of each sample in the overflow bins (outside the pilot's range)."""
+    return {
+        "reference": float((reference[0] + reference[-1]) / reference.sum()),
+        "generated": float((generated[0] + generated[-1]) / generated.sum()),
+    }
 
 
 class FeatureMetric(Metric):
@@ -195,6 +332,56 @@ class FrechetPhysicsDistance(FeatureMetric):
         value, err, details = F.fpd(x, y, **self._function_options(), device=device)
         details["n_features"] = int(x.shape[1])
         return MetricResult(value, err, details=details, ideal=0.0, display_scale=1e3)
+
+    def accumulator(self, pilot: Sample) -> FeatureMoments:
+        name = self.options.get("features", "default")
+        return FeatureMoments(name, pilot.feature_matrix(name).shape[1])
+
+    def finalize(self, reference, generated, *, seed=0, device="cpu"):
+        """The Fréchet distance of the whole samples' Gaussians and of each of their
+        :data:`~surrogate.metrics.accumulate.FPD_GROUPS` interleaved groups (N/10
+        events each), a line in 1/N fitted through them as JetNet fits its batches, and
+        extrapolated to N -> infinity.  The error is the groups' batch-means error,
+        their standard deviation over the square root of their number: the spread of
+        independent sub-samples says how much the whole samples' distance would move
+        (the fit's own error, which takes the groups as independent of the whole, and
+        JetNet's, from batches redrawn from one sample, do not)."""
+        if reference.d != generated.d:
+            raise MetricError(
+                f"metric {self.name!r}: feature set {reference.features!r} has {reference.d} "
+                f"columns in the reference and {generated.d} in the generated sample"
+            )
+        scale = np.ones(reference.d)
+        if self.options["normalise"]:
+            scale = np.where(reference.absmax > 0, reference.absmax, 1.0)
+        pairs = [
+            (a, b)
+            for a, b in zip(reference.parts, generated.parts, strict=True)
+            if min(a.n, b.n) >= 2
+        ]
+        pairs.append((reference.total, generated.total))
+        inverse = np.array([0.5 * (1 / a.n + 1 / b.n) for a, b in pairs])
+        values = np.array([_frechet(a, b, scale) for a, b in pairs])
+        details: dict[str, Any] = {
+            "n_reference": reference.total.n,
+            "n_generated": generated.total.n,
+            "fd_whole": float(values[-1]),
+            "n_features": reference.d,
+            "normalise": self.options["normalise"],
+        }
+        if len(pairs) < 4:  # too few events for groups: the whole samples' distance
+            return MetricResult(float(values[-1]), None, details=details, display_scale=1e3)
+        value, slope, _ = F._line_fit(inverse, values)
+        groups = values[:-1]
+        err = float(np.std(groups, ddof=1) / np.sqrt(len(groups)))
+        details |= {"slope": slope, "group_fd": groups.tolist()}
+        return MetricResult(value, err, details=details, ideal=0.0, display_scale=1e3)
+
+
+def _frechet(a: Moments, b: Moments, scale: np.ndarray) -> float:
+    """The Fréchet distance of two moments' Gaussians, features divided by ``scale``."""
+    s2 = np.outer(scale, scale)
+    return F.frechet_distance(a.mean / scale, a.covariance / s2, b.mean / scale, b.covariance / s2)
 
 
 class KernelPhysicsDistance(FeatureMetric):
