@@ -78,7 +78,7 @@ def _bench_plugin():
 def one(simulator: str, options: dict, n: int, workdir: Path) -> dict:
     """Train the Gaussian baseline and validate it; runs inside a fresh process."""
     import surrogate
-    from surrogate.generate import generate_to_file
+    from surrogate.generation import generate_to_file
     from surrogate.testing import plugin_registry
     from surrogate.validation import validate
 

@@ -25,7 +25,7 @@ from . import factories
 from .checkpoint import CONFIG
 from .errors import PluginError, SpecError, SurrogateError
 from .factories import load, simulator, surrogate_class
-from .generate import generate_to_file
+from .generation import Execution, Source, generate_to_file
 from .interfaces import Simulator, Surrogate
 from .io import open_events
 from .trained_conditions import condition_batches
@@ -45,14 +45,25 @@ def simulate(
     conditions: Mapping[str, Any] | None = None,
     seed: int | None = None,
     chunk_size: int = 10_000,
+    backend: str | None = None,
     workers: int = 1,
+    scheduler: str | None = None,
+    cluster: PathLike | None = None,
+    shard_size: int | None = None,
+    join: str = "copy",
     progress: bool | None = None,
 ) -> Path:
     """Simulate ``n`` events of the registered simulator ``name`` into ``output``.
 
     Conditions not given are drawn from their priors; the seed (fresh when ``None``) is
-    recorded in the file, and the output depends on it and ``chunk_size`` only.
+    recorded in the file, and the output depends on it and ``chunk_size`` only.  The
+    work runs on ``backend`` (``serial``, ``processes``, ``dask``; see
+    :mod:`surrogate.generation`) in shards of ``shard_size`` events; a killed run rerun
+    with the same arguments continues.
     """
+    execution = Execution.resolve(
+        backend, workers, scheduler=scheduler, cluster=cluster, shard_size=shard_size
+    )
     sim = simulator(name, **dict(options or {}))
     return generate_to_file(
         sim,
@@ -61,7 +72,8 @@ def simulate(
         conditions=conditions,
         seed=seed,
         chunk_size=chunk_size,
-        workers=workers,
+        execution=execution,
+        join=join,
         progress=progress,
     )
 
@@ -75,7 +87,12 @@ def sample(
     conditions_from: PathLike | None = None,
     seed: int | None = None,
     chunk_size: int = 10_000,
+    backend: str | None = None,
     workers: int = 1,
+    scheduler: str | None = None,
+    cluster: PathLike | None = None,
+    shard_size: int | None = None,
+    join: str = "copy",
     progress: bool | None = None,
 ) -> Path:
     """Generate ``n`` events with a trained model (a directory or a loaded model) into
@@ -86,8 +103,12 @@ def sample(
     ROOT; a foreign one is read with the model's spec) whose events' conditions are used,
     in order, the way the CaloChallenge generates at a reference file's energies: ``n``
     (``None``: every event of the file) takes its first ``n`` events and may not exceed
-    its length.  It excludes ``conditions``.
+    its length.  It excludes ``conditions``.  ``backend``... as for :func:`simulate`;
+    workers load the model from its directory (a model in memory runs serially).
     """
+    execution = Execution.resolve(
+        backend, workers, scheduler=scheduler, cluster=cluster, shard_size=shard_size
+    )
     loaded = model if isinstance(model, Surrogate) else load(model)
     where = {} if isinstance(model, Surrogate) else {"model_dir": str(model)}
     origin = None
@@ -101,14 +122,16 @@ def sample(
         origin = f"read from {conditions_from} (its first {n} events, in order)"
     elif n is None:
         raise SpecError("give the number of events n (or conditions_from, a file of events)")
+    source = Source.of(loaded) if isinstance(model, Surrogate) else Source.model(model, loaded)
     return generate_to_file(
-        loaded,
+        source,
         n,
         output,
         conditions=conditions,
         seed=seed,
         chunk_size=chunk_size,
-        workers=workers,
+        execution=execution,
+        join=join,
         progress=progress,
         producer_options=where,
         conditions_origin=origin,

@@ -13,7 +13,7 @@ import pytest
 import surrogate
 from surrogate import CheckpointError, Condition, Events, EventSpec, Field, SpecError
 from surrogate import trained_conditions as tc
-from surrogate.generate import generate_to_file
+from surrogate.generation import Execution, Source, generate_to_file
 from surrogate.io import open_events, read_events, write_events
 from surrogate.io.metadata import make_metadata
 from surrogate.schemas import validate as validate_schema
@@ -216,9 +216,15 @@ def test_the_file_says_its_conditions_were_drawn_from_the_training_record(tmp_pa
 
 def test_drawn_conditions_do_not_depend_on_the_workers(tmp_path):
     model = fit(discrete_events())
+    model.save(tmp_path / "model")
     for workers in (1, 2):
         generate_to_file(
-            model, 300, tmp_path / f"w{workers}.h5", seed=4, chunk_size=100, workers=workers
+            Source.model(tmp_path / "model"),
+            300,
+            tmp_path / f"w{workers}.h5",
+            seed=4,
+            chunk_size=100,
+            execution=Execution.resolve(workers=workers, shard_size=100),
         )
     a, b = read_events(tmp_path / "w1.h5"), read_events(tmp_path / "w2.h5")
     np.testing.assert_array_equal(a["energy"], b["energy"])

@@ -49,5 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"surrogate {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"surrogate {args.command}: interrupted (no partial output kept)", file=sys.stderr)
+        print(
+            f"surrogate {args.command}: interrupted (no incomplete output is left; the "
+            "finished shards of a sharded run are kept for the same command to continue)",
+            file=sys.stderr,
+        )
         return 130

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_key_value, count
+from .options import add_execution, add_join, add_key_value, count, execution_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed (default: fresh, recorded in the file)")
     p.add_argument("--chunk-size", type=count, default=10_000, help="events per chunk")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_join(p)
+    add_execution(p)
     p.set_defaults(run=run)
 
 
@@ -50,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         conditions_from=args.conditions_from,
         seed=args.seed,
         chunk_size=args.chunk_size,
+        join=args.join,
         progress=False if args.no_progress else None,
+        **execution_options(args),
     )
     with open_events(path) as written:
         n = len(written)

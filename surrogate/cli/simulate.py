@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_key_value, count
+from .options import add_execution, add_join, add_key_value, count, execution_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Simulate N events into an HDF5 file (or a ROOT TTree for a .root "
         "suffix). The file is written under a temporary name and renamed when complete. "
         "Events are made in chunks seeded from --seed, so the output depends on the seed "
-        "and chunk size only, not on --workers.",
+        "and chunk size only, not on the backend or --workers. A run of more than one "
+        "shard keeps them in OUTPUT.shards/ until they are joined: a killed run rerun with "
+        "the same command makes only the shards that are missing.",
     )
     p.add_argument("name", help="registered simulator name, e.g. toy.gmm2d")
     p.add_argument("-n", type=count, required=True, help="number of events (1e5 accepted)")
@@ -23,8 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_key_value(p, "--condition", "fixed condition for every event (default: drawn)")
     p.add_argument("--seed", type=int, help="random seed (default: fresh, recorded in the file)")
     p.add_argument("--chunk-size", type=count, default=10_000, help="events per chunk")
-    p.add_argument("--workers", type=count, default=1, help="worker processes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_join(p)
+    add_execution(p)
     p.set_defaults(run=run)
 
 
@@ -39,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
         conditions=dict(args.condition) or None,
         seed=args.seed,
         chunk_size=args.chunk_size,
-        workers=args.workers,
+        join=args.join,
         progress=False if args.no_progress else None,
+        **execution_options(args),
     )
     print(f"wrote {args.n} events of {args.name} to {path}")
     return 0

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import EventFileError
 from ..events import Events
 from ..spec import EventSpec
-from .hdf5 import EventFile, EventWriter, write_events
+from .hdf5 import EventFile, EventWriter, write_events, write_virtual
 from .metadata import make_metadata
 from .root import ROOT_SUFFIXES, RootEventFile, write_root
 
@@ -23,6 +23,7 @@ __all__ = [
     "read_events",
     "write_events",
     "write_root",
+    "write_virtual",
 ]
 
 

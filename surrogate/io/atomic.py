@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,3 +52,45 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def output_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive lock on writing ``path`` for the block, or fail at once.
+
+    Two runs writing one output would otherwise race: each renames a complete file onto
+    the path, or mixes its shards with the other's.  The lock is an advisory ``flock`` on
+    the hidden sibling ``.NAME.lock``, which the kernel releases when the process ends,
+    however it ends, so a run killed with ``kill -9`` never leaves a stale lock.  (Where
+    ``fcntl`` does not exist, on Windows, no lock is taken.  ``flock`` on NFS is only as
+    good as the server's lock manager.)
+    """
+    from ..errors import SurrogateError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f".{path.name}.lock"
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield lock
+        return
+    with open(lock, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise SurrogateError(
+                f"{path} is being written by another run ({holder}); wait for it to end "
+                "or choose another output"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        fh.flush()
+        try:
+            yield lock
+        finally:
+            fh.truncate(0)
+            fcntl.flock(fh, fcntl.LOCK_UN)

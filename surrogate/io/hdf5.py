@@ -102,6 +102,39 @@ class EventWriter:
             self.abort(exc_info)
 
 
+def write_virtual(
+    path: str | os.PathLike[str],
+    spec: EventSpec,
+    metadata: Mapping[str, Any],
+    parts: list[str | os.PathLike[str]],
+) -> Path:
+    """A file of HDF5 virtual datasets that concatenate the event files ``parts`` (each
+    checked against ``spec``): no event is copied, but the output reads its events from
+    the parts, so it is only readable where they are.  The parts are named by paths
+    relative to the output's directory (HDF5 looks there), so the two move together.
+    """
+    import h5py
+
+    path = Path(path)
+    lengths = []
+    for part in parts:
+        with EventFile(part, spec) as reader:
+            lengths.append(len(reader))
+    n = sum(lengths)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for name, (shape, dtype) in _datasets(spec).items():
+            layout = h5py.VirtualLayout(shape=(n, *shape), dtype=dtype)
+            at = 0
+            for part, m in zip(parts, lengths, strict=True):
+                rel = os.path.relpath(Path(part).resolve(), path.resolve().parent)
+                layout[at : at + m] = h5py.VirtualSource(rel, name, shape=(m, *shape))
+                at += m
+            f.create_virtual_dataset(name, layout)
+        for key, value in encode({**metadata, "n_events": n}).items():
+            f.attrs[key] = value
+    return path
+
+
 def write_events(path: str | os.PathLike[str], events: Events, metadata: Mapping[str, Any]) -> Path:
     """Write ``events`` in one go (see :class:`EventWriter`)."""
     if events.spec is None:

@@ -10,7 +10,7 @@ import surrogate
 
 @pytest.fixture(scope="session")
 def toy_model_dir(tmp_path_factory):
-    from surrogate.generate import generate_to_file
+    from surrogate.generation import generate_to_file
 
     sim = surrogate.simulator("toy.gmm2d", conditional=True)
     folder = tmp_path_factory.mktemp("model")

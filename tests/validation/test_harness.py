@@ -14,7 +14,7 @@ from validation_helpers import CHEAP, QUICK, write_config
 
 import surrogate
 from surrogate.cli import main
-from surrogate.generate import generate_to_file
+from surrogate.generation import generate_to_file
 from surrogate.schemas import validate as validate_schema
 from surrogate.validation import EXIT_FAILED, validate
 from surrogate.validation.config import ConfigError, load_config
