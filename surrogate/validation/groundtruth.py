@@ -269,16 +269,49 @@ def read_random(reader: Any, m: int, rng: np.random.Generator) -> Events:
     """``m`` events drawn without replacement, read batch by batch (bounded memory)."""
     total = len(reader)
     idx = np.sort(rng.choice(total, size=m, replace=False)) if m < total else np.arange(total)
+    return read_indices(reader, idx)
+
+
+def read_indices(reader: Any, idx: np.ndarray) -> Events:
+    """The events at the sorted positions ``idx`` (not empty), read in slices of at most
+    :data:`READ_BYTES` from the first position to the last."""
+    total = len(reader)
     per_event = sum(f.size * np.dtype(f.dtype).itemsize for f in reader.spec.fields) or 1
     chunk = max(1, min(total, READ_BYTES // per_event))
     parts = []
-    for start in range(0, total, chunk):
+    for start in range(int(idx[0]), int(idx[-1]) + 1, chunk):
         stop = min(start + chunk, total)
         lo, hi = np.searchsorted(idx, [start, stop])
         if hi > lo:
             batch = reader[start:stop]
             parts.append(batch if hi - lo == stop - start else batch[idx[lo:hi] - start])
     return Events.concatenate(parts)
+
+
+def generate_at(
+    model: Any, reference: Events, *, seed: np.random.SeedSequence, batch_size: int
+) -> tuple[Events, dict[str, Any]]:
+    """The model's events at the conditions of the reference events, checked against
+    its valid range first, and their timing."""
+    conds = _conditions_dict(reference, model.spec)
+    try:
+        model.spec.check_conditions(conds, len(reference), what="reference conditions")
+    except SpecError as exc:
+        raise GroundTruthError(
+            f"the reference file's conditions lie outside the model's valid range: {exc}"
+        ) from None
+    return timed_sample(model, conds, len(reference), seed=seed, batch_size=batch_size)
+
+
+def split_range(
+    reader: Any, start: int, stop: int, counts: tuple[int, int], rng: np.random.Generator
+) -> tuple[Events, Events]:
+    """Reference A and B of one shard of a file: ``sum(counts)`` events drawn without
+    replacement from positions ``start:stop``, shuffled, the first ``counts[0]`` A."""
+    idx = start + np.sort(rng.choice(stop - start, size=sum(counts), replace=False))
+    events = read_indices(reader, idx)
+    events = events[rng.permutation(len(events))]
+    return events[: counts[0]], events[counts[0] :]
 
 
 def from_file(
@@ -296,17 +329,22 @@ def from_file(
     events = read_random(reader, 2 * n, rng)
     events = events[rng.permutation(len(events))]
     ref_a, ref_b = events[:n], events[n:]
-    conds = _conditions_dict(ref_b, model.spec)
-    try:
-        model.spec.check_conditions(conds, n, what="reference conditions")
-    except SpecError as exc:
-        raise GroundTruthError(
-            f"the reference file's conditions lie outside the model's valid range: {exc}"
-        ) from None
     log.info("sampling the model (%d events at the reference's conditions)", n)
-    gen, t_gen = timed_sample(model, conds, n, seed=s_gen, batch_size=batch_size)
+    gen, t_gen = generate_at(model, ref_b, seed=s_gen, batch_size=batch_size)
+    timing = {"surrogate": t_gen, "reference": None, "reference_note": FILE_TIMING_NOTE}
+    return GroundTruth(ref_a, ref_b, gen, file_info(reader, n), timing)
+
+
+FILE_TIMING_NOTE = (
+    "reference events read from a file: their simulation time is not measured here "
+    "(validate with --simulator to time the reference)"
+)
+
+
+def file_info(reader: Any, n: int) -> dict[str, Any]:
+    """The report's ``ground_truth`` of a reference file."""
     meta = getattr(reader, "metadata", {}) or {}
-    info = {
+    return {
         "mode": "file",
         "file": str(reader.path),
         "events_in_file": len(reader),
@@ -316,10 +354,3 @@ def from_file(
         "conditions": "2n events drawn at random from the file, split into reference A and "
         "B; the model generates at B's conditions",
     }
-    timing = {
-        "surrogate": t_gen,
-        "reference": None,
-        "reference_note": "reference events read from a file: their simulation time is not "
-        "measured here (validate with --simulator to time the reference)",
-    }
-    return GroundTruth(ref_a, ref_b, gen, info, timing)

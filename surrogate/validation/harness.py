@@ -10,6 +10,12 @@ only when a metric or section asks for it and the model's density is exact),
 and :func:`_plots` and :func:`_sections` (the report sections a domain registers,
 :mod:`surrogate.validation.sections`) while the report is written.
 
+A validation too large for memory, or given a backend, workers or a shard size, runs
+sharded (:mod:`surrogate.validation.sharded`): ``sampling`` then draws, observes and
+sums the samples shard by shard, the mergeable metrics see the merged statistics of
+every event, and the other stages see a bounded subsample.  Small validations run as
+they always have, to the same numbers.
+
 A model validated from its directory gets the headline metrics (each row's value and
 floor with their errors, the date, the reference, n and the config) in its
 ``config.json`` and model card (:func:`_record_in_model`), so the directory says how far
@@ -50,6 +56,7 @@ from ..metrics.classifier import ClassifierTest
 from ..schemas import validate as validate_schema
 from ..spec import EventSpec
 from . import groundtruth as gt
+from . import sharded
 from .config import BoundCheck, ValidationConfig, check_rows, evaluate_bounds, load_config
 from .plots import plot_observable, safe_name, save_figure
 from .report import render_html
@@ -185,6 +192,7 @@ class _Reference:
     simulator: Simulator | None = None
     simulator_info: dict[str, Any] = field(default_factory=dict)
     reader: Any = None
+    reader_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -206,6 +214,7 @@ class _Plan:
     metrics: list[Metric]
     sections: list[ReportSection]
     out: Path
+    sharding: sharded.Sharding | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +240,12 @@ def validate(
     seed: int | None = None,
     batch_size: int | None = None,
     command: str | None = None,
+    backend: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cluster: str | os.PathLike[str] | None = None,
+    shard_size: int | None = None,
+    subsample: int | None = None,
 ) -> Report:
     """Validate ``model`` (a trained ``Surrogate`` or a model directory) against ground
     truth and write ``report.json``, ``report.html`` and ``plots/`` into ``out``.
@@ -239,6 +254,12 @@ def validate(
     gives the ground truth; see :mod:`surrogate.validation.groundtruth`.  ``config``: a
     mapping, a config file or a registered preset's name
     (:func:`surrogate.validation.config.load_config`).
+
+    ``backend``, ``workers``, ``scheduler``, ``cluster`` and ``shard_size`` are those of
+    ``simulate`` and ``sample`` (:class:`surrogate.generation.backends.Execution`);
+    any of them, ``subsample`` (events per sample of the metrics that need events, the
+    plots and the sections; default :data:`surrogate.validation.sharded.DEFAULT_SUBSAMPLE`)
+    or an ``n`` too large for memory makes the validation sharded.
     """
     clock = _Stopwatch()
     with clock.stage("checks"):
@@ -254,10 +275,18 @@ def validate(
             device=device,
             seed=seed,
             batch_size=batch_size,
+            sharding={
+                "backend": backend,
+                "workers": workers,
+                "scheduler": scheduler,
+                "cluster": cluster,
+                "shard_size": shard_size,
+                "subsample": subsample,
+            },
         )
     s_data, s_metrics = np.random.SeedSequence(plan.seed).spawn(2)
     with clock.stage("sampling"):
-        truth = _sampling(plan, s_data)
+        truth, merged = _sampling(plan, s_data)
     log_density = None
     if _wants_log_density(plan):
         with clock.stage("log density"):
@@ -269,7 +298,7 @@ def validate(
     for m in plan.metrics:
         stage = f"metric {m.name}"
         with clock.stage(stage):
-            rows = _metric(m, samples, seed=metric_seed, device=plan.device)
+            rows = _metric(m, samples, merged, seed=metric_seed, device=plan.device)
         table += [{**row, "seconds": clock.seconds[stage]} for row in rows]
     checks = evaluate_bounds(
         plan.config.bounds,
@@ -297,6 +326,7 @@ def _checks(
     device: str | None,
     seed: int | None,
     batch_size: int | None,
+    sharding: Mapping[str, Any],
 ) -> _Plan:
     """Every check that needs no sampling, in the order that fails fastest."""
     if (simulator is None) == (reference is None):
@@ -306,6 +336,7 @@ def _checks(
     out = Path(out)
     _check_out(out)
     model, spec, model_path = _load(model)
+    shards = sharded.resolve(int(n), spec, model_path is None, **sharding)
     cfg = load_config(config)
     batch_size = int(_first(batch_size, cfg.batch_size, DEFAULT_BATCH))
     if batch_size < 1:
@@ -321,7 +352,7 @@ def _checks(
     metrics = _configured_metrics(spec, context, cfg)
     check_rows(cfg.bounds, {r: None for m in metrics for r in m.row_names()})
     sections = sections_for(spec, context)
-    _warn_cost(metrics, int(n), dev)
+    _warn_cost(metrics, int(n) if shards is None else shards.subsample, dev)
     return _Plan(
         model=model,
         spec=spec,
@@ -338,6 +369,7 @@ def _checks(
         metrics=metrics,
         sections=sections,
         out=out,
+        sharding=shards,
     )
 
 
@@ -379,8 +411,9 @@ def _reference(
         context = gt.simulator_context(simulator, info["options"])
         return _Reference(context, simulator=sim, simulator_info=info)
     assert reference is not None  # _checks allows one of the two
-    reader = gt.open_reference(reference, spec, n, **dict(reference_options or {}))
-    return _Reference(gt.file_context(reader), reader=reader)
+    options = dict(reference_options or {})
+    reader = gt.open_reference(reference, spec, n, **options)
+    return _Reference(gt.file_context(reader), reader=reader, reader_options=options)
 
 
 def _configured_metrics(
@@ -429,13 +462,18 @@ def _warn_cost(metrics: list[Metric], n: int, device: str) -> None:
 
 
 # -- sampling, observables, metrics -----------------------------------------------------
-def _sampling(plan: _Plan, seed: np.random.SeedSequence) -> gt.GroundTruth:
-    """Reference A, reference B and the model's events (the model on the device)."""
+def _sampling(
+    plan: _Plan, seed: np.random.SeedSequence
+) -> tuple[gt.GroundTruth, sharded.Merged | None]:
+    """Reference A, reference B and the model's events (the model on the device); when
+    sharded, their subsample and the merged statistics."""
     if _has_placement(plan.model):
         plan.model.to(plan.device)  # type: ignore[attr-defined]
+    if plan.sharding is not None:
+        return sharded.run(plan, seed)
     ref = plan.reference
     if ref.simulator is not None:
-        return gt.from_simulator(
+        truth = gt.from_simulator(
             plan.model,
             ref.simulator,
             plan.n,
@@ -443,8 +481,10 @@ def _sampling(plan: _Plan, seed: np.random.SeedSequence) -> gt.GroundTruth:
             batch_size=plan.batch_size,
             info=dict(ref.simulator_info),
         )
+        return truth, None
     try:
-        return gt.from_file(plan.model, ref.reader, plan.n, seed=seed, batch_size=plan.batch_size)
+        truth = gt.from_file(plan.model, ref.reader, plan.n, seed=seed, batch_size=plan.batch_size)
+        return truth, None
     finally:
         ref.reader.close()
 
@@ -481,17 +521,27 @@ def _observables(
     )
 
 
-def _metric(m: Metric, samples: _Samples, *, seed: int, device: str) -> list[dict[str, Any]]:
+def _metric(
+    m: Metric, samples: _Samples, merged: sharded.Merged | None, *, seed: int, device: str
+) -> list[dict[str, Any]]:
     """The metric table's rows of ``m``: model vs reference A and its floor, reference B
-    vs reference A, with one seed, so the two differ only in the second sample."""
-    log.info("metric %s: model vs reference", m.name)
-    model = result_rows(
-        m.name, m.compute(samples.reference, samples.model, seed=seed, device=device)
-    )
-    log.info("metric %s: reference vs reference (floor)", m.name)
-    floor = result_rows(
-        m.name, m.compute(samples.reference, samples.floor, seed=seed, device=device)
-    )
+    vs reference A, with one seed, so the two differ only in the second sample.  When
+    sharded, from the merged statistics where ``m`` has some, else on the subsample, and
+    each row says which (``evaluated_on``)."""
+    stats = merged.statistics.get(m.name) if merged is not None else None
+    results = []
+    for which, second, index in (
+        ("model vs reference", samples.model, 2),
+        ("reference vs reference (floor)", samples.floor, 1),
+    ):
+        log.info("metric %s: %s", m.name, which)
+        if stats is not None:  # the merged statistics of A, B and the model
+            result = m.finalize(stats[0], stats[index], seed=seed, device=device)
+        else:
+            result = m.compute(samples.reference, second, seed=seed, device=device)
+        results.append(result_rows(m.name, result))
+    model, floor = results
+    extra = {} if merged is None else {"evaluated_on": _evaluated_on(merged, stats is not None)}
     return [
         {
             "name": row,
@@ -501,9 +551,25 @@ def _metric(m: Metric, samples: _Samples, *, seed: int, device: str) -> list[dic
             "options": to_json(m.options),
             "model": result.to_dict(),
             "floor": floor[row].to_dict(),
+            **extra,
         }
         for row, result in model.items()
     ]
+
+
+def _evaluated_on(merged: sharded.Merged, whole: bool) -> dict[str, Any]:
+    """What events a sharded validation's row was computed from."""
+    if whole:
+        return {
+            "events": merged.n,
+            "of": merged.n,
+            "how": f"statistics merged over {merged.shards} shards (every event)",
+        }
+    return {
+        "events": merged.subsample,
+        "of": merged.n,
+        "how": f"a seeded subsample of {merged.subsample} of {merged.n} events per sample",
+    }
 
 
 # -- the report -------------------------------------------------------------------------
@@ -581,6 +647,7 @@ def _report_data(
             "batch_size": plan.batch_size,
             "observable_sets": [s.name or type(s).__name__ for s in plan.sets],
             "config": to_json(plan.config.to_dict()),
+            **({} if plan.sharding is None else {"execution": plan.sharding.to_dict(plan.n)}),
         },
         "observables": _observable_facts(samples.reference),
         "metrics": table,
