@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..validation.report import fmt
-from .options import add_key_value, count
+from .options import add_execution, add_key_value, count, execution_options
 
 if TYPE_CHECKING:
     from ..validation import Report
@@ -55,6 +55,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed (default: the config's, else 0)")
     p.add_argument("--batch-size", type=count, help="events per sampling call (default 10000)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    add_execution(p)
+    p.add_argument(
+        "--subsample",
+        type=count,
+        help="when sharded (any option above, or N too large for memory): events per sample "
+        "that the metrics needing events (classifier, KPD, MMD, a plugin's), the plots and "
+        "the report sections see (default 200000); separation power, W1, KS and FPD see "
+        "every event through merged statistics",
+    )
     p.set_defaults(run=run)
 
 
@@ -79,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         batch_size=args.batch_size,
+        subsample=args.subsample,
+        **execution_options(args),
         command="surrogate validate " + shlex.join(sys.argv[2:])
         if sys.argv[1:2] == ["validate"]
         else None,
