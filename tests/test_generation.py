@@ -364,3 +364,37 @@ def test_the_command_line_takes_the_backend(tmp_path, capsys):
     assert "cannot read the cluster file" in capsys.readouterr().err
     plan = ShardDir(tmp_path / "x.h5").path / "plan.json"
     assert not plan.exists() or json.loads(plan.read_text())
+
+
+def test_a_run_killed_with_sigkill_continues_where_it_stopped(tmp_path):
+    """The coordinator itself killed mid-run: no output, the finished shards kept, and the
+    same command makes only the rest, giving the uninterrupted run's events."""
+    import signal
+    import time
+
+    out = tmp_path / "killed.h5"
+    cmd = [sys.executable, "-m", "surrogate.cli", "simulate", "toy.gmm2d", "-n", "2e6"]
+    cmd += ["-o", str(out), "--seed", "5", "--chunk-size", "1e5", "--shard-size", "2e5"]
+    cmd += ["--no-progress"]
+    run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shards = ShardDir(out)
+    deadline = time.monotonic() + 120
+    while not (shards.path / "shard-00001.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert not out.exists(), "the run ended before it could be killed"
+    kept = {p.name for p in shards.path.glob("shard-*.json")}
+    assert 2 <= len(kept) < 10
+    assert subprocess.run(cmd, capture_output=True, text=True).returncode == 0
+    assert not shards.path.exists()
+    whole = surrogate.simulate(
+        "toy.gmm2d",
+        2_000_000,
+        tmp_path / "whole.h5",
+        seed=5,
+        chunk_size=100_000,
+        shard_size=2_000_000,
+        progress=False,
+    )
+    _same_events(out, whole)

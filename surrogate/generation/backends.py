@@ -193,11 +193,17 @@ class DaskBackend(Backend):
         super().__init__(execution)
         distributed = _import_distributed()
         self._cluster: Any = None
+        self._config: Any = None
         if execution.scheduler:
             self.where = execution.scheduler
             self._client = _connect(distributed, execution.scheduler)
         else:
-            self._cluster = _make_cluster(distributed, execution)
+            self._config = _plain_malloc()
+            try:
+                self._cluster = _make_cluster(distributed, execution)
+            except BaseException:
+                self._config.__exit__(None, None, None)
+                raise
             self.where = "a local cluster" if execution.cluster is None else str(execution.cluster)
             self._client = distributed.Client(self._cluster)
 
@@ -223,6 +229,8 @@ class DaskBackend(Backend):
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+        if self._config is not None:
+            self._config.__exit__(None, None, None)
 
     def describe(self) -> str:
         return f"dask on {self.where}"
@@ -268,6 +276,24 @@ def _make_cluster(distributed: Any, execution: Execution) -> Any:
         raise BackendError(f"{execution.cluster}: bad {kind} cluster options ({exc})") from None
     cluster.scale(jobs=jobs)
     return cluster
+
+
+def _plain_malloc() -> Any:
+    """Start Dask's local workers with the allocator plain processes have, for as long as
+    the returned config setting is not closed (a restarted worker reads it again).
+
+    Dask starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which returns freed
+    memory to the system eagerly; simulators that make and drop large numpy temporaries
+    then fault their pages in again on every call (``calo.gflash`` was measured about
+    twice as slow).  Its other pre-spawn settings (one BLAS/OpenMP thread) are kept.  A
+    batch cluster's workers read their own node's Dask configuration: set it there (see
+    the README).
+    """
+    import dask
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
 
 
 def read_cluster_file(path: str | os.PathLike[str]) -> tuple[str, int, dict[str, Any]]:

@@ -26,6 +26,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from .shards import (
     JOINS,
     ShardDir,
     ShardPlan,
+    ShardResult,
     ShardTask,
     chunk_seed,
     run_shard,
@@ -231,6 +233,7 @@ class _ShardedRun:
         self.spec = _trained_spec(build(source))
         shards.start(plan.identity(source, self.spec, conditions))
         self.done = shards.done(plan.bounds)
+        self.results: list[ShardResult] = []
 
     def tasks(self) -> list[ShardTask]:
         threads = (
@@ -276,6 +279,7 @@ class _ShardedRun:
             with open_backend(self.execution) as backend:
                 log.info("%d shards on %s", len(todo), backend.describe())
                 for _, result in self._results(backend, todo):
+                    self.results.append(result)
                     self.done.add(result.index)
                     bar.update(result.n)
                     bar.set_postfix_str(f"shards {len(self.done)}/{total}")
@@ -296,12 +300,35 @@ class _ShardedRun:
         parts: list[str | os.PathLike[str]] = [
             self.shards.shard(i) for i in range(len(self.plan.bounds))
         ]
+        t0 = time.perf_counter()
         if how == "virtual":
-            return write_virtual(path, self.spec, self.metadata, parts)
-        events = shard_events(parts, self.spec, self.plan.chunk_size)
-        _write(path, events, self.spec, self.metadata)
-        self.shards.remove()
+            write_virtual(path, self.spec, self.metadata, parts)
+        else:
+            _write(
+                path, shard_events(parts, self.spec, self.plan.chunk_size), self.spec, self.metadata
+            )
+            self.shards.remove()
+        self._summary(path, how, time.perf_counter() - t0)
         return path
+
+    def _summary(self, path: Path, how: str, join_seconds: float) -> None:
+        """One log record of the run; its ``stats`` attribute carries the figures (what
+        ``benchmarks/scale.py`` reads)."""
+        stats = {
+            "shards_made": len(self.results),
+            "shard_seconds": [r.seconds for r in self.results],
+            "worker_peak_rss_mb": max((r.peak_rss_mb for r in self.results), default=None),
+            "join": how,
+            "join_seconds": join_seconds,
+        }
+        log.info(
+            "%s: %d shards made, joined (%s) in %.1f s",
+            path,
+            len(self.results),
+            how,
+            join_seconds,
+            extra={"stats": stats},
+        )
 
 
 def worker_threads(workers: int) -> int:
