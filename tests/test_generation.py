@@ -398,3 +398,39 @@ def test_a_run_killed_with_sigkill_continues_where_it_stopped(tmp_path):
         progress=False,
     )
     _same_events(out, whole)
+
+
+def test_sharded_root_output_and_conditions_from_a_file(tmp_path):
+    """A .root output joined from shards holds the direct run's events, and per-event
+    conditions read from a file are cut along with the shards."""
+    sim = surrogate.simulator("toy.gmm2d", conditional=True)
+    ref = generate_to_file(sim, 1000, tmp_path / "ref.h5", seed=3, chunk_size=100)
+    direct = generate_to_file(sim, 1000, tmp_path / "d.root", seed=3, chunk_size=100)
+    sharded = generate_to_file(
+        sim,
+        1000,
+        tmp_path / "s.root",
+        seed=3,
+        chunk_size=100,
+        execution=Execution(shard_size=300),
+        progress=False,
+    )
+    _same_events(direct, sharded)
+    model = surrogate.surrogate("gaussian")
+    model.fit(read_events(ref), seed=0)
+    model.save(tmp_path / "model")
+    kw = dict(seed=1, chunk_size=100, progress=False, conditions_from=ref)
+    serial = surrogate.sample(tmp_path / "model", None, tmp_path / "a.h5", **kw)
+    pool = surrogate.sample(
+        tmp_path / "model",
+        None,
+        tmp_path / "b.h5",
+        shard_size=300,
+        backend="processes",
+        workers=2,
+        **kw,
+    )
+    _same_events(serial, pool)
+    np.testing.assert_array_equal(
+        read_events(pool).conditions["radius"], read_events(ref).conditions["radius"]
+    )
