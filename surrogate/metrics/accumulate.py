@@ -78,11 +78,14 @@ class Moments:
 @dataclass
 class Histogram:
     """Counts on fixed ``edges`` (``overflow``: two more bins for what lies outside, as
-    :func:`surrogate.metrics.functional.bin_index` numbers them)."""
+    :func:`surrogate.metrics.functional.bin_index` numbers them, and ``beyond``: the sum
+    and sum of squares of the finite values' distances past the edge they crossed, below
+    and above, so a distance can place that mass where it lies rather than at the edge)."""
 
     edges: np.ndarray
     overflow: bool
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    beyond: np.ndarray = field(default_factory=lambda: np.zeros((2, 2)))
 
     def __post_init__(self) -> None:
         if len(self.counts) == 0:
@@ -91,6 +94,24 @@ class Histogram:
     def add(self, values: np.ndarray) -> None:
         index = F.bin_index(values, self.edges, overflow=self.overflow)
         self.counts = self.counts + F.counts(index, len(self.counts))
+        if self.overflow:
+            v = values[np.isfinite(values)]
+            for side, d in enumerate(
+                (self.edges[0] - v[v < self.edges[0]], v[v >= self.edges[-1]] - self.edges[-1])
+            ):
+                self.beyond[side] += (d.sum(), (d * d).sum())
+
+    def merge(self, other: Histogram) -> None:
+        self.counts = self.counts + other.counts
+        self.beyond = self.beyond + other.beyond
+
+    def tails(self) -> np.ndarray:
+        """Mean and standard deviation of the distances past the lower and upper edge
+        (rows), zero where nothing lies beyond."""
+        n = np.maximum(self.counts[[0, -1]], 1.0)
+        mean = self.beyond[:, 0] / n
+        std = np.sqrt(np.maximum(self.beyond[:, 1] / n - mean**2, 0.0))
+        return np.stack([mean, std], axis=1)
 
 
 class ObservableHistograms(Accumulator):
@@ -123,7 +144,7 @@ class ObservableHistograms(Accumulator):
 
     def merge(self, other: Self) -> None:
         for name, hist in self.histograms.items():
-            hist.counts = hist.counts + other.histograms[name].counts
+            hist.merge(other.histograms[name])
             self.moments[name].merge(other.moments[name])
 
     def std(self, name: str) -> float:

@@ -127,14 +127,24 @@ def _cdf_differences(
 
 
 def binned_wasserstein1(
-    edges: np.ndarray, a: np.ndarray, b: np.ndarray, *, overflow: bool
+    edges: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    overflow: bool,
+    tails: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, float]:
     """(W1, its bound) of two histograms on ``edges``: the integral of |F_a - F_b| with
     each bin's mass spread evenly over it (the CDFs linear inside a bin), in the units of
     the edges.  The bound: |W1 - W1 of the events| <= sum_b w_b (p_b + q_b) / 2 over the
     bins inside the edges (an event moves at most a bin width to its bin's spread), so
-    with quantile edges it is about the range over the number of bins; mass outside the
-    edges (the overflow bins) is counted at the edge it crossed and not in the bound."""
+    with quantile edges it is about the range over the number of bins.
+
+    ``tails`` (with ``overflow``): per histogram the mean and standard deviation of the
+    distances past the lower and upper edge (:meth:`Histogram.tails
+    <surrogate.metrics.accumulate.Histogram.tails>`); each overflow bin's mass is then
+    placed at its mean distance, which adds at most share x standard deviation to the
+    bound.  Without them it is counted at the edge and left out of the bound."""
     d, pa, pb = _cdf_differences(a, b, overflow)
     w = np.diff(np.asarray(edges, np.float64))
     lo, hi = d[:-1], d[1:]
@@ -144,7 +154,21 @@ def binned_wasserstein1(
         crossing = np.where(span > 0, (lo**2 + hi**2) / (2 * span), 0.0)
     area = np.where(same, 0.5 * span, crossing) * w
     inner = slice(1, -1) if overflow else slice(None)
-    return float(area.sum()), float(np.sum(w * (pa[inner] + pb[inner])) / 2)
+    value, bound = float(area.sum()), float(np.sum(w * (pa[inner] + pb[inner])) / 2)
+    if overflow and tails is not None:
+        ta, tb = tails
+        for side in (0, -1):
+            value += _tail(pa[side], pb[side], ta[side, 0], tb[side, 0])
+            bound += pa[side] * ta[side, 1] + pb[side] * tb[side, 1]
+    return float(value), float(bound)
+
+
+def _tail(p: float, q: float, dp: float, dq: float) -> float:
+    """Integral of |F_a - F_b| past an edge, where shares ``p`` and ``q`` lie as point
+    masses at distances ``dp`` and ``dq`` from it: |p - q| until the nearer mass, then
+    the farther one's share until it."""
+    dp, dq = (dp if p > 0 else 0.0), (dq if q > 0 else 0.0)
+    return abs(p - q) * min(dp, dq) + (p if dp > dq else q) * abs(dp - dq)
 
 
 def binned_ks(a: np.ndarray, b: np.ndarray, *, overflow: bool) -> tuple[float, float]:

@@ -71,8 +71,11 @@ class PerObservableMetric(Metric):
         """(edges, overflow) of the merged histogram of ``obs``, from the pilot's values."""
         return F.quantile_edges(obs.values, BINNED_EDGES), True
 
-    def _binned(self, reference: ObservableHistograms, name: str) -> Callable:
-        """Return f(a, b) -> value for two histograms' counts of ``name`` on its edges."""
+    def _binned(
+        self, reference: ObservableHistograms, generated: ObservableHistograms, name: str
+    ) -> Callable:
+        """Return f(a, b) -> value for two histograms' counts of ``name`` on its edges
+        (resampled counts in the bootstrap: ``generated`` gives what else is needed)."""
         raise NotImplementedError
 
     def _binned_details(
@@ -120,7 +123,7 @@ class PerObservableMetric(Metric):
 
         def statistic(name: str) -> tuple[Callable, Callable[[], tuple]]:
             a, b = reference.histograms[name].counts, generated.histograms[name].counts
-            binned = self._binned(reference, name)
+            binned = self._binned(reference, generated, name)
 
             def stat(ra: np.ndarray | None, rb: np.ndarray | None) -> float:
                 return binned(a if ra is None else ra, b if rb is None else rb)
@@ -205,7 +208,7 @@ class SeparationPower(PerObservableMetric):
         """The bins of the in-memory path, here over the pilot's values."""
         return observable_edges(obs, obs.values, self.options["bins"])
 
-    def _binned(self, reference, name):
+    def _binned(self, reference, generated, name):
         return F.separation_power
 
     def _binned_details(self, reference, generated, name):
@@ -232,18 +235,21 @@ class Wasserstein1(PerObservableMetric):
     def _details(self, obs, x, y):
         return {"w1_raw": F.wasserstein1(x, y), "reference_std": float(np.std(x))}
 
-    def _binned(self, reference, name):
+    def _binned(self, reference, generated, name):
         hist, scale = reference.histograms[name], reference.std(name) or 1.0
+        tails = (hist.tails(), generated.histograms[name].tails())
 
         def stat(a, b):
-            return F.binned_wasserstein1(hist.edges, a, b, overflow=hist.overflow)[0] / scale
+            w1 = F.binned_wasserstein1(hist.edges, a, b, overflow=hist.overflow, tails=tails)
+            return w1[0] / scale
 
         return stat
 
     def _binned_details(self, reference, generated, name):
         hist, std = reference.histograms[name], reference.std(name)
         a, b = hist.counts, generated.histograms[name].counts
-        raw, bound = F.binned_wasserstein1(hist.edges, a, b, overflow=hist.overflow)
+        tails = (hist.tails(), generated.histograms[name].tails())
+        raw, bound = F.binned_wasserstein1(hist.edges, a, b, overflow=hist.overflow, tails=tails)
         return {
             "w1_raw": raw,
             "reference_std": std,
@@ -270,7 +276,7 @@ class KolmogorovSmirnov(PerObservableMetric):
     def _details(self, obs, x, y):
         return {"p_value": F.ks_statistic(x, y)[1]}
 
-    def _binned(self, reference, name):
+    def _binned(self, reference, generated, name):
         overflow = reference.histograms[name].overflow
         return lambda a, b: F.binned_ks(a, b, overflow=overflow)[0]
 

@@ -126,6 +126,18 @@ def _truth_section(data: dict[str, Any]) -> str:
         ("observable sets", esc(", ".join(s["observable_sets"]))),
         ("seed / device / batch", esc(f"{s['seed']} / {s['device']} / {s['batch_size']}")),
     ]
+    e = s.get("execution")  # a sharded validation's
+    if e:
+        rows.append(
+            (
+                "sharded",
+                esc(
+                    f"{e['shards']} shards of {e['shard_size']:,} events on {e['backend']} "
+                    f"({e['workers']} workers); the plots, sections and metrics that need "
+                    f"events see a subsample of {e['subsample']:,} events per sample"
+                ),
+            )
+        )
     return _kv(rows)
 
 
@@ -154,9 +166,11 @@ def _metric_table(data: dict[str, Any]) -> str:
         scale = mod.get("display_scale", 1.0)
         unit = scale_label(scale)
         bound, verdict = _row_result(row["name"], checks)
+        on = row.get("evaluated_on")  # a sharded validation's: every event or a subsample
+        how = f" [{on['how']}]" if on else ""
         body.append(
             f"<tr><td><b>{esc(row['name'])}</b>{esc(unit)}<br><span class='sub'>"
-            f"{esc(row['description'])}</span></td>"
+            f"{esc(row['description'] + how)}</span></td>"
             f"<td class='num'>{fmt(mod['value'], mod['error'], scale)}</td>"
             f"<td class='num'>{fmt(flo['value'], flo['error'], scale)}</td>"
             f"<td class='num'>{fmt(mod['ideal'], None, scale)}</td>"

@@ -278,7 +278,12 @@ def _reduce(
             acc.add(sample)
             filled.append(acc)
         statistics[name] = (filled[0], filled[1], filled[2])
-    kept = (events[0][: shard.keep[0]], events[1][: shard.keep[1]], events[2][: shard.keep[2]])
+    # copies (an index array, not a slice): a view would keep its whole shard alive
+    kept = (
+        events[0][np.arange(shard.keep[0])],
+        events[1][np.arange(shard.keep[1])],
+        events[2][np.arange(shard.keep[2])],
+    )
     return _Result(shard.index, statistics, kept, timing, info)
 
 
@@ -300,9 +305,11 @@ def run(plan: _Plan, seed: np.random.SeedSequence) -> tuple[gt.GroundTruth, Merg
     assert plan.sharding is not None
     execution = plan.sharding.execution
     s_layout, s_shards = seed.spawn(2)
-    shards = _layout(plan, s_layout, s_shards)
-    if plan.reference.reader is not None:
-        plan.reference.reader.close()  # each shard opens the file itself
+    try:
+        shards = _layout(plan, s_layout, s_shards)
+    finally:
+        if plan.reference.reader is not None:
+            plan.reference.reader.close()  # each shard opens the file itself
     local = _job(plan, local=True)
     events, timing, info = _draw(local, shards[0])
     pilot = Sample.from_events(events[0], plan.sets, label="pilot")
