@@ -25,6 +25,7 @@ from .io import open_events
 from .settings import as_dict, build, field_defaults
 from .spec import EventSpec
 from .trained_conditions import TrainedConditions, record
+from .training import distributed
 
 Seed = int | np.random.SeedSequence | None
 Conditions = Mapping[str, Any] | None
@@ -278,6 +279,11 @@ class Surrogate(ABC):
         The training conditions are recorded here, for every family (see
         :mod:`surrogate.trained_conditions`), and the metrics of a previous validation
         are dropped: they described other weights.
+
+        Under ``torchrun`` every process calls ``fit`` and a torch family trains
+        data-parallel (:mod:`surrogate.training.distributed`); each process ends with the
+        same model, and a process group the toolkit created is destroyed when ``fit``
+        returns (one group for every loop a model runs).
         """
         if data is None and target is None:
             raise SpecError("fit needs training events, a target with an energy, or both")
@@ -309,13 +315,14 @@ class Surrogate(ABC):
         extra = {"target": target, "conditions": conditions} if target is not None else {}
         common = {"progress": progress, "max_time": max_time}
         options |= {k: v for k, v in common.items() if v is not None and _takes(self._fit, k)}
-        self._fit(
-            source,
-            seed=seed,
-            workdir=None if workdir is None else Path(workdir),
-            **extra,
-            **options,
-        )
+        with distributed.session():
+            self._fit(
+                source,
+                seed=seed,
+                workdir=None if workdir is None else Path(workdir),
+                **extra,
+                **options,
+            )
         return self
 
     @staticmethod
@@ -407,8 +414,19 @@ class Surrogate(ABC):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model directory (``config.json``, ``model.safetensors``, ``README.md``)
-        atomically: an interrupted save leaves the previous directory, never half a new one."""
-        return save_model(self, Path(path))
+        atomically: an interrupted save leaves the previous directory, never half a new one.
+
+        Under ``torchrun`` only rank 0 writes (every process holds the same model, and two
+        writers would race for the directory); while a process group is up the others
+        wait until the directory is complete, so each can load it after ``save``."""
+        world = distributed.World.from_env()
+        if not world.distributed:
+            return save_model(self, Path(path))
+        try:
+            return save_model(self, Path(path)) if world.is_main else Path(path)
+        finally:
+            if distributed.group_initialised():
+                distributed.barrier()
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Surrogate:

@@ -1,8 +1,14 @@
-"""``surrogate train``: fit a generator family to an event file, a target's energy, or both."""
+"""``surrogate train``: fit a generator family to an event file, a target's energy, or both.
+
+Under ``torchrun --nproc_per_node=N -m surrogate train ...`` every process runs this
+command and trains data-parallel (:mod:`surrogate.training.distributed`); rank 0 alone
+writes the model directory and prints.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from .options import add_key_value, count
@@ -73,7 +79,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import train
+    from ..training.distributed import World
 
+    world = World.from_env()
+    main = world.is_main
+    if world.distributed and main:
+        _show_training_notes()
     loop: dict[str, Any] = dict(args.train_option)
     loop |= {k: getattr(args, k) for k in LOOP_OPTIONS if getattr(args, k) is not None}
     model = train(
@@ -92,8 +103,21 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.no_progress else None,
         **loop,
     )
+    if not main:
+        return 0
     n_events = model.provenance.get("n_events", "?")
     sources = [f"{n_events} events from {args.data}"] if args.data else []
     sources += [f"the energy of {args.target}"] if args.target else []
     print(f"trained {args.model} on {' and '.join(sources)}; model saved to {args.output}")
     return 0
+
+
+def _show_training_notes() -> None:
+    """Print the loop's one-line notes (the processes it trains on, a resume on another
+    number of them) on stderr, where torchrun shows rank 0's output."""
+    notes = logging.getLogger("surrogate.training")
+    if not notes.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        notes.addHandler(handler)
+        notes.setLevel(logging.INFO)

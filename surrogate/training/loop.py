@@ -30,6 +30,13 @@ Checkpoints (``workdir/checkpoints/epoch-NNNN.pt``) hold tensors and primitives 
 are read with ``torch.load(weights_only=True)``.  They carry the RNG states, optimizers,
 schedulers, EMA, early-stopping state and history, so a run resumed from one reaches the
 same weights, bit for bit on the same device, as an uninterrupted run with the same seed.
+
+Under ``torchrun`` (several processes, :mod:`.distributed`) the loop trains data-parallel:
+each process takes its slice of every global batch, the gradients are averaged between
+backward and the optimizer step, the logged and validation losses are summed over the
+processes, and rank 0 alone writes the log, the plot and the checkpoints (which hold every
+process's RNG state) and decides when to stop.  Callbacks run on every process (the
+trainer's ``world`` says which).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import math
 import sys
 import time
@@ -53,6 +61,8 @@ from ..devices import resolve_device
 from ..errors import TrainingError
 from ..io.atomic import atomic_path, write_text_atomic
 from ..jsonutil import to_json
+from . import distributed
+from .distributed import World
 from .options import TRAIN_DEFAULTS, TrainOptions, trajectory_options
 
 CHECKPOINT_FORMAT = "surrogate-training-checkpoint"
@@ -60,6 +70,8 @@ CHECKPOINT_VERSION = 1
 LOG_FILE = "training_log.csv"
 PLOT_FILE = "loss.png"
 CHECKPOINT_DIR = "checkpoints"
+
+log = logging.getLogger("surrogate.training")
 
 
 @dataclass
@@ -325,14 +337,19 @@ class Trainer:
         }
         self.extra_state = dict(extra_state or {})
         self.resume_from = resume_from
-        self.device = resolve_device(options.device, error=TrainingError)
+        self.world = World.from_env()
+        self.device = distributed.local_device(
+            self.world, resolve_device(options.device, error=TrainingError)
+        )
         self.amp = (
             bool(options.amp)
             and self.device.type == "cuda"
             and getattr(objective, "supports_amp", True)
         )
         self.callbacks = list(options.callbacks or [])
-        self.progress = sys.stderr.isatty() if options.progress is None else bool(options.progress)
+        self.progress = self.world.is_main and (
+            sys.stderr.isatty() if options.progress is None else bool(options.progress)
+        )
 
     # -- setup ----------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -340,6 +357,10 @@ class Trainer:
         self.networks: dict[str, torch.nn.Module] = dict(self.objective.networks())
         for net in self.networks.values():
             net.to(self.device)
+        self._seed = torch.initial_seed()
+        if self.world.distributed:
+            distributed.broadcast_module_state(self.networks.values())
+            self._reseed(self._seed)
         self.optimizers: dict[str, torch.optim.Optimizer] = dict(
             self.objective.configure_optimizers(opts)
         )
@@ -364,6 +385,13 @@ class Trainer:
         self.bad_epochs = 0
         self.last_good: dict[str, Any] = self._net_state()
         self.last_checkpoint: str | None = None
+
+    def _reseed(self, seed: int, *tags: int) -> None:
+        """Give a process other than rank 0 its own stream of training noise (dropout,
+        latent draws), derived from the run's seed: the processes draw independently, and
+        rank 0 draws what a single-process run does."""
+        if self.world.rank > 0:
+            torch.manual_seed(distributed.rank_seed(seed, self.world.rank, *tags))
 
     def _scheduler(self, opt: torch.optim.Optimizer) -> Any:
         """The learning-rate schedule of one optimizer: plateau, or warm-up then cosine
@@ -394,10 +422,15 @@ class Trainer:
             net.load_state_dict(state[name])
 
     # -- checkpoints ------------------------------------------------------------------------
-    def _checkpoint(self) -> dict[str, Any]:
+    @staticmethod
+    def _rng_state() -> dict[str, Any]:
         rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = list(torch.cuda.get_rng_state_all())
+        return rng
+
+    def _checkpoint(self, rngs: list[dict[str, Any]]) -> dict[str, Any]:
+        """The checkpoint; ``rngs``: every process's RNG state, in rank order."""
         extra = {
             k: (torch.from_numpy(np.asarray(v, order="C")) if isinstance(v, np.ndarray) else v)
             for k, v in self.extra_state.items()
@@ -419,22 +452,33 @@ class Trainer:
             },
             "bad_epochs": self.bad_epochs,
             "history": json.dumps(self.history),
-            "rng": rng,
+            "rng": rngs[0],
+            "world_size": len(rngs),
+            **({"rank_rng": rngs} if len(rngs) > 1 else {}),
             "extra": extra,
         }
 
     def _save_checkpoint(self) -> None:
+        """Rank 0 writes the checkpoint, with every process's RNG state; the others wait
+        until it is complete, so none can read half of it."""
         if self.workdir is None:
             return
-        folder = self.workdir / CHECKPOINT_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"epoch-{self.epoch:04d}.pt"
-        with atomic_path(path) as tmp:
-            torch.save(self._checkpoint(), tmp)
+        path = self.workdir / CHECKPOINT_DIR / f"epoch-{self.epoch:04d}.pt"
+        rngs = (
+            distributed.gather_objects(self._rng_state())
+            if self.world.distributed
+            else [self._rng_state()]
+        )
+        if rngs is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                torch.save(self._checkpoint(rngs), tmp)
+            keep = max(int(self.options.keep_checkpoints or 1), 1)
+            for old in checkpoint_paths(self.workdir)[:-keep]:
+                old.unlink(missing_ok=True)
         self.last_checkpoint = str(path)
-        keep = max(int(self.options.keep_checkpoints or 1), 1)
-        for old in checkpoint_paths(self.workdir)[:-keep]:
-            old.unlink(missing_ok=True)
+        if self.world.distributed:
+            distributed.barrier()
 
     def _restore(self, ckpt: Mapping[str, Any]) -> None:
         check_resume(ckpt, self.fingerprint)
@@ -452,15 +496,35 @@ class Trainer:
         self.history = json.loads(ckpt["history"])
         self.epoch = int(ckpt["epoch"])
         self.global_step = int(ckpt["global_step"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if "cuda" in ckpt["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        self._restore_rng(ckpt)
         self.last_good = self._net_state()
         self.last_checkpoint = ckpt.get("path")
 
+    def _restore_rng(self, ckpt: Mapping[str, Any]) -> None:
+        """This process's RNG state from ``ckpt``.  A run resumed on another number of
+        processes has no state for some of them: rank 0 takes its own, the others streams
+        derived anew, and the draws differ from those of an uninterrupted run."""
+        saved = int(ckpt.get("world_size", 1))
+        if saved == self.world.world_size:
+            rng = ckpt["rank_rng"][self.world.rank] if saved > 1 else ckpt["rng"]
+        else:
+            rng = ckpt["rng"] if self.world.is_main else None
+            self._reseed(self._seed, self.epoch)
+            if self.world.is_main:
+                log.warning(
+                    "resuming a run checkpointed on %d processes on %d: it goes on, but its "
+                    "random draws differ from those of an uninterrupted run",
+                    saved,
+                    self.world.world_size,
+                )
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+
     # -- logging --------------------------------------------------------------------------
     def _write_log(self, plot: bool = False) -> None:
-        if self.workdir is None or not self.history:
+        if self.workdir is None or not self.history or not self.world.is_main:
             return
         keys: list[str] = []
         for row in self.history:
@@ -495,34 +559,59 @@ class Trainer:
             "gradient clipping (clip_grad) or check the data and preprocessing"
         )
 
-    def _train_step(self, arrays: Any, ctx: StepContext) -> dict[str, float]:
-        batch = self.objective.make_batch(arrays, self.device)
+    def _train_step(self, arrays: Any, ctx: StepContext) -> tuple[dict[str, float], float]:
+        """One batch (this process's slice of it): every optimizer stepped in order.
+        Returns the logged losses and their weight in the global batch (this process's
+        share of its rows; 1 alone)."""
+        rows = distributed.batch_rows(arrays)
+        batch = self.objective.make_batch(arrays, self.device) if rows else None
         logged: dict[str, float] = {}
+        weight = 1.0
         for name in self.order:
-            opt = self.optimizers[name]
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                losses = self.objective.training_loss(batch, name, ctx)
-            loss = losses["loss"]
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                self._fail(f"the {name} loss became {value}", ctx)
-            loss.backward()
-            clip = self.options.clip_grad
-            params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-            if clip:
-                norm = torch.nn.utils.clip_grad_norm_(params, float(clip))
-                if not torch.isfinite(norm):
-                    self._fail(f"the {name} gradient norm became {float(norm)}", ctx)
-            opt.step()
-            if self.options.schedule != "plateau":
-                self.schedulers[name].step()
+            losses, total = self._optimizer_step(name, batch, rows, ctx)
+            weight = rows / total if total else 0.0
             prefix = "" if len(self.optimizers) == 1 else f"{name}_"
             for k, v in losses.items():
                 logged[prefix + k] = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
         if self.ema is not None:
             self.ema.update(ctx.global_step)
-        return logged
+        return logged, weight
+
+    def _optimizer_step(
+        self, name: str, batch: Any, rows: int, ctx: StepContext
+    ) -> tuple[dict[str, Any], int]:
+        """Step optimizer ``name`` on ``batch`` (``None``: this process has no rows of the
+        batch and only joins the gradient average); returns its losses and the rows of
+        the global batch.  A loss that is not finite on any process stops every one."""
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        losses: dict[str, Any] = {}
+        value = 0.0
+        if batch is not None:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                losses = self.objective.training_loss(batch, name, ctx)
+            value = float(losses["loss"].detach())
+            if math.isfinite(value):
+                losses["loss"].backward()
+        params = [p for g in opt.param_groups for p in g["params"]]
+        total = rows
+        if self.world.distributed:
+            total, bad = distributed.average_gradients(params, rows, math.isfinite(value))
+            if bad:
+                size = self.world.world_size
+                self._fail(f"the {name} loss became non-finite on {bad} of {size} processes", ctx)
+        elif not math.isfinite(value):
+            self._fail(f"the {name} loss became {value}", ctx)
+        clip = self.options.clip_grad
+        if clip:
+            with_grad = [p for p in params if p.grad is not None]
+            norm = torch.nn.utils.clip_grad_norm_(with_grad, float(clip))
+            if not torch.isfinite(norm):
+                self._fail(f"the {name} gradient norm became {float(norm)}", ctx)
+        opt.step()
+        if self.options.schedule != "plateau":
+            self.schedulers[name].step()
+        return losses, total
 
     @torch.no_grad()
     def _validate(self, ctx: StepContext) -> dict[str, float]:
@@ -533,16 +622,21 @@ class Trainer:
         if self.ema is not None:
             self.ema.swap()
         sums: dict[str, float] = {}
-        count = 0
+        count = 0.0
         try:
             for arrays in self.val_batches():
-                batch = self.objective.make_batch(arrays, self.device)
-                n = len(arrays[0]) if isinstance(arrays, (tuple, list)) else 1
+                local = self.world.local_batch(arrays)
+                n = distributed.batch_rows(local)
+                if n == 0:
+                    continue
+                batch = self.objective.make_batch(local, self.device)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                     losses = self.objective.validation_loss(batch, ctx)
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + float(v) * n
                 count += n
+            if self.world.distributed:
+                sums, count = distributed.all_reduce_sums(sums, count)
             return {f"val_{k}": v / count for k, v in sums.items()} if count else {}
         finally:
             if self.ema is not None:
@@ -556,21 +650,27 @@ class Trainer:
         the best weights.  The stages are methods so each reads on its own; their order
         (and so every random draw) is that of one uninterrupted loop."""
         start_time = time.perf_counter()
-        self._setup()
-        if self.resume_from is not None:
-            self._restore(self.resume_from)
-        stopped = self._stopped_before()
-        budget = TimeBudget(self.options.max_time, time.perf_counter())
-        with self._progress_bar() as bar:
-            while stopped is None:
-                t0 = time.perf_counter()
-                row, ctx = self._train_epoch(bar)
-                self._validate_epoch(row, ctx)
-                row["seconds"] = time.perf_counter() - t0
-                self.epoch += 1
-                stopped = self._stop_reason(row, budget)
-                self._end_epoch(row, stopped, bar)
-        self._finish()
+        with distributed.session():
+            self._join()
+            self._setup()
+            if self.resume_from is not None:
+                self._restore(self.resume_from)
+            stopped = self._stopped_before()
+            budget = TimeBudget(self.options.max_time, time.perf_counter())
+            with self._progress_bar() as bar:
+                while stopped is None:
+                    t0 = time.perf_counter()
+                    row, ctx = self._train_epoch(bar)
+                    if self.world.distributed:
+                        distributed.broadcast_module_state(
+                            self.networks.values(), buffers_only=True
+                        )
+                    self._validate_epoch(row, ctx)
+                    row["seconds"] = time.perf_counter() - t0
+                    self.epoch += 1
+                    stopped = self._stop_reason(row, budget)
+                    self._end_epoch(row, stopped, bar)
+            self._finish()
         return TrainResult(
             history=self.history,
             best_epoch=self.best_epoch,
@@ -580,6 +680,12 @@ class Trainer:
             device=str(self.device),
             seconds=time.perf_counter() - start_time,
         )
+
+    def _join(self) -> None:
+        """Join the other processes (a no-op alone) and say once what the world is."""
+        backend = distributed.init(self.world, self.device)
+        if backend is not None and self.world.is_main:
+            log.info(self.world.describe(backend, int(self.options.batch_size)))
 
     def _stopped_before(self) -> StopReason | None:
         """Why a resumed run has nothing left to do (``None``: it goes on).  A run stopped
@@ -616,11 +722,11 @@ class Trainer:
             bar.set_description(f"epoch {self.epoch + 1}/{epochs}")
         for step, arrays in enumerate(self.train_batches(self.epoch)):
             ctx = StepContext(self.epoch, epochs, step, self.global_step, self.steps_per_epoch)
-            logged = self._train_step(arrays, ctx)
+            logged, weight = self._train_step(self.world.local_batch(arrays), ctx)
             self.global_step += 1
             steps += 1
             for k, v in logged.items():
-                sums[k] = sums.get(k, 0.0) + v
+                sums[k] = sums.get(k, 0.0) + v * weight
             if bar is not None:
                 bar.update(1)
                 if step % 10 == 0:
@@ -628,6 +734,8 @@ class Trainer:
             self._emit("step_end", epoch=self.epoch, step=step, losses=logged)
         if steps == 0:
             raise TrainingError("the training data gave no batches")
+        if self.world.distributed:
+            sums, _ = distributed.all_reduce_sums(sums)
         row: dict[str, float] = {
             "epoch": self.epoch + 1,
             "step": self.global_step,
@@ -661,7 +769,29 @@ class Trainer:
 
     def _stop_reason(self, row: dict[str, float], budget: TimeBudget) -> StopReason | None:
         """Why the loop ends after the epoch just counted (``None``: it goes on); the reason
-        is marked in ``row`` when the history alone would not show it."""
+        is marked in ``row`` when the history alone would not show it.
+
+        On several processes rank 0 decides and the others follow: their clocks differ,
+        and one process leaving the loop while another trains on would leave that one
+        waiting in a collective for ever.  An error (the budget shorter than one epoch)
+        is raised on every process."""
+        if not self.world.distributed:
+            return self._decide_stop(row, budget)
+        decision: tuple[StopReason | None, dict[str, float], str | None] = (None, {}, None)
+        if self.world.is_main:
+            before = set(row)
+            try:
+                reason = self._decide_stop(row, budget)
+                decision = (reason, {k: v for k, v in row.items() if k not in before}, None)
+            except TrainingError as exc:
+                decision = (None, {}, str(exc))
+        stopped, marks, error = distributed.broadcast_object(decision)
+        if error is not None:
+            raise TrainingError(error)
+        row.update(marks)
+        return stopped
+
+    def _decide_stop(self, row: dict[str, float], budget: TimeBudget) -> StopReason | None:
         fits = budget.next_epoch_fits(time.perf_counter())
         patience = self.options.patience
         if patience is not None and self.bad_epochs >= int(patience):
