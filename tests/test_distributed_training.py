@@ -11,6 +11,7 @@ training its small models."""
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import signal
 import socket
@@ -200,9 +201,10 @@ def test_a_loss_that_is_nan_on_one_process_stops_every_process(two_processes):
         assert "the main loss became non-finite on 1 of 2 processes at epoch 1, step 2" in message
 
 
-def test_a_killed_run_resumes_to_the_uninterrupted_weights(two_processes, data, tmp_path):
+def test_a_killed_run_resumes_to_the_uninterrupted_weights(two_processes, data, tmp_path, caplog):
     """Rank 1 killed with SIGKILL after the first checkpoint; two new processes resume
-    from it (each with its own RNG state) and end bit-identical to the run never killed."""
+    from it (each with its own RNG state) and end bit-identical to the run never killed.
+    One process then goes on from their checkpoint, warned that its draws differ."""
     with pytest.raises(mp.ProcessExitedException):
         _spawn("killed", f"env:{_free_port()}", data, tmp_path)
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["epoch-0001.pt"]
@@ -214,6 +216,11 @@ def test_a_killed_run_resumes_to_the_uninterrupted_weights(two_processes, data, 
         resumed = _weights(tmp_path / f"rank{rank}.npz")
         for k in full:
             np.testing.assert_array_equal(resumed[k], full[k], err_msg=f"rank {rank} {k}")
+    with caplog.at_level(logging.WARNING, logger="surrogate.training"):
+        alone = surrogate.surrogate("vae", **VAE)
+        alone.fit(data, workdir=tmp_path, resume=True, epochs=4, in_memory=False, **LOOP)
+    assert "checkpointed on 2 processes on 1" in caplog.text
+    assert alone.training_result.epochs_run == 4
 
 
 def test_torchrun_trains_through_the_command_line(data, tmp_path):

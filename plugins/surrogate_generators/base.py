@@ -55,6 +55,7 @@ from surrogate.preprocessing import Preprocessing
 from surrogate.spec import EventSpec
 from surrogate.training import EventStream, TrainOptions
 from surrogate.training.data import ConditionStream
+from surrogate.training.distributed import World, local_device
 from surrogate.training.loop import Trainer, checkpoint_settings
 from surrogate.training.objectives import Objective
 
@@ -372,7 +373,8 @@ class TorchSurrogate(Surrogate):
         """
         if ckpt is not None:
             self._load_transform_state({k: v.numpy() for k, v in ckpt["extra"].items()})
-        device = resolve_device(opts.device, error=TrainingError)
+        # under torchrun each process builds its networks on its own GPU, not all on GPU 0
+        device = local_device(World.from_env(), resolve_device(opts.device, error=TrainingError))
         self.device = device
         fingerprint = {
             "family": self.name,

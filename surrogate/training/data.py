@@ -11,6 +11,11 @@ is what makes a resumed run see the same batches as an uninterrupted one.
 When the prepared training data fit in ``memory_limit`` bytes (``in_memory="auto"``) they
 are prepared once and shuffled globally every epoch instead.
 
+Under several processes (:mod:`.distributed`) every process makes these same global
+batches and the loop keeps its slice of each, so the batches, and with them the
+trajectory, do not depend on the number of processes; the price is that every process
+reads and prepares every window (and, in memory, holds all the prepared events).
+
 Pure numpy: ``prepare`` turns a block of :class:`~surrogate.events.Events` into the arrays
 a model trains on (preprocessed fields, condition vector...).
 """
