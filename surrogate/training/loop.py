@@ -502,7 +502,7 @@ class Trainer:
 
     def _restore_rng(self, ckpt: Mapping[str, Any]) -> None:
         """This process's RNG state from ``ckpt``.  A run resumed on another number of
-        processes has no state for some of them: rank 0 takes its own, the others streams
+        processes has no state for some of them: rank 0 takes its own, the others take streams
         derived anew, and the draws differ from those of an uninterrupted run."""
         saved = int(ckpt.get("world_size", 1))
         if saved == self.world.world_size:
