@@ -29,6 +29,7 @@ from .generation import Execution, Source, generate_to_file
 from .interfaces import Simulator, Surrogate
 from .io import open_events
 from .trained_conditions import condition_batches
+from .training import distributed
 
 if TYPE_CHECKING:
     from .validation import Report
@@ -212,8 +213,13 @@ def train(
     loop = {**loop_options, **({"resume": True} if resume else {})}
     if energy is not None:
         loop |= {"target": energy, "conditions": conditions}
-    model.fit(data, seed=request.seed, workdir=out, progress=progress, max_time=max_time, **loop)
-    model.save(out)
+    # one process group for fit and save: under torchrun the other ranks return only once
+    # rank 0 has written the model directory
+    with distributed.session():
+        model.fit(
+            data, seed=request.seed, workdir=out, progress=progress, max_time=max_time, **loop
+        )
+        model.save(out)
     return model
 
 

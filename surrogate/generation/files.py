@@ -252,6 +252,7 @@ class _ShardedRun:
                 conditions=slice_conditions(self.conditions, a, b),
                 path=str(self.shards.shard(i)),
                 metadata=self.metadata,
+                align=self.plan.shard_size,
                 threads=threads,
             )
             for i, (a, b) in enumerate(self.plan.bounds)
@@ -303,10 +304,15 @@ class _ShardedRun:
         t0 = time.perf_counter()
         if how == "virtual":
             write_virtual(path, self.spec, self.metadata, parts)
-        else:
-            _write(
+        elif path.suffix.lower() in ROOT_SUFFIXES:
+            write_root(
                 path, shard_events(parts, self.spec, self.plan.chunk_size), self.spec, self.metadata
             )
+        else:
+            with EventWriter(path, self.spec, self.metadata, align=self.plan.shard_size) as out:
+                for part in parts:
+                    out.append_file(part)
+        if how == "copy":
             self.shards.remove()
         self._summary(path, how, time.perf_counter() - t0)
         return path

@@ -105,6 +105,7 @@ class ShardTask:
     conditions: Mapping[str, Any] | None  # this shard's slice
     path: str
     metadata: Mapping[str, Any]
+    align: int | None = None  # the plan's shard size: chunks that join without recompressing
     threads: int | None = None
 
 
@@ -124,7 +125,7 @@ def run_shard(task: ShardTask) -> ShardResult:
     source = build(task.source)
     path = Path(task.path)
     assert source.spec is not None  # checked by the coordinator before any task
-    with EventWriter(path, source.spec, task.metadata) as writer:
+    with EventWriter(path, source.spec, task.metadata, align=task.align) as writer:
         for a in range(task.start, task.stop, task.chunk_size):
             b = min(a + task.chunk_size, task.stop)
             conds = slice_conditions(task.conditions, a - task.start, b - task.start)

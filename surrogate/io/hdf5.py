@@ -36,13 +36,35 @@ def _datasets(spec: EventSpec) -> dict[str, tuple[tuple[int, ...], str]]:
     return get_layout(spec).datasets(spec)
 
 
+def chunk_rows(shape: tuple[int, ...], dtype: str, align: int | None = None) -> int:
+    """Events per HDF5 chunk: ~``CHUNK_BYTES`` of them (at most 65536); with ``align``,
+    the largest number near that which divides ``align``, so files of ``align`` events
+    each have whole chunks and can be joined chunk by chunk, without recompressing
+    (:meth:`EventWriter.append_file`).  A divisor much smaller than the ideal would make
+    tiny chunks: then alignment is given up."""
+    per_event = max(1, int(np.prod(shape)) * np.dtype(dtype).itemsize)
+    ideal = max(1, min(65536, CHUNK_BYTES // per_event))
+    if align is None:
+        return ideal
+    best = next(d for d in range(min(ideal, int(align)), 0, -1) if align % d == 0)
+    return best if 4 * best >= ideal else ideal
+
+
 class EventWriter:
     """Append events to a new HDF5 file; the file appears under its name on ``close``.
 
     Use as a context manager: an exception inside the block removes the temporary file.
+    ``align``: see :func:`chunk_rows`.
     """
 
-    def __init__(self, path: str | os.PathLike[str], spec: EventSpec, metadata: Mapping[str, Any]):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        spec: EventSpec,
+        metadata: Mapping[str, Any],
+        *,
+        align: int | None = None,
+    ):
         import h5py
 
         self.path = Path(path)
@@ -54,14 +76,12 @@ class EventWriter:
         try:
             self._file = h5py.File(tmp, "w")
             for name, (shape, dtype) in _datasets(spec).items():
-                per_event = max(1, int(np.prod(shape)) * np.dtype(dtype).itemsize)
-                chunk = max(1, min(65536, CHUNK_BYTES // per_event))
                 self._file.create_dataset(
                     name,
                     shape=(0, *shape),
                     maxshape=(None, *shape),
                     dtype=dtype,
-                    chunks=(chunk, *shape),
+                    chunks=(chunk_rows(shape, dtype, align), *shape),
                     **COMPRESSION,
                 )
         except BaseException:
@@ -78,6 +98,39 @@ class EventWriter:
             ds.resize(self.n + m, axis=0)
             ds[self.n :] = data.reshape(m, *shape)
         self.n += m
+
+    def append_file(self, path: str | os.PathLike[str], batch: int = 65536) -> None:
+        """Append every event of the event file ``path`` (of this spec).
+
+        Where the two files' chunks line up (same chunk shape, filters and this file's
+        length a whole number of chunks: files written with the same ``align``), the
+        compressed chunks are copied as they are, which costs what reading the bytes
+        costs; otherwise the events are read and written again.
+        """
+        with EventFile(path, self.spec) as source:
+            if not self._chunks_line_up(source):
+                for events in source.batches(batch):
+                    self.write(events)
+                return
+            m = len(source)
+            for name in _datasets(self.spec):
+                src, dst = source._h5()[name], self._file[name]
+                dst.resize(self.n + m, axis=0)
+                for chunk in range(src.id.get_num_chunks()):
+                    info = src.id.get_chunk_info(chunk)
+                    _, data = src.id.read_direct_chunk(info.chunk_offset)
+                    offset = (self.n + info.chunk_offset[0], *info.chunk_offset[1:])
+                    dst.id.write_direct_chunk(offset, data, info.filter_mask)
+            self.n += m
+
+    def _chunks_line_up(self, source: EventFile) -> bool:
+        for name in _datasets(self.spec):
+            src, dst = source._h5()[name], self._file[name]
+            same = src.chunks == dst.chunks and src.dtype == dst.dtype
+            same = same and src.compression == dst.compression and src.shuffle == dst.shuffle
+            if not same or self.n % dst.chunks[0]:
+                return False
+        return True
 
     def close(self) -> Path:
         self.metadata["n_events"] = self.n
