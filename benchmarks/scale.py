@@ -27,7 +27,6 @@ import csv
 import json
 import logging
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -60,6 +59,7 @@ class _Stats(logging.Handler):
 def one(kind: str, backend: str, workers: int, n: int, shard_size: int, work: Path) -> dict:
     """One configuration, inside a fresh process: wall time, rate, memory."""
     import surrogate
+    from surrogate.memory import peak_rss_mb
 
     handler = _Stats()
     logging.getLogger("surrogate.generation").addHandler(handler)
@@ -73,7 +73,7 @@ def one(kind: str, backend: str, workers: int, n: int, shard_size: int, work: Pa
     else:
         surrogate.sample(work / "vae", n, out, **common)
     wall = time.perf_counter() - t0
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    own = peak_rss_mb()
     stats = handler.stats
     return {
         "kind": kind,

@@ -31,7 +31,6 @@ import json
 import logging
 import math
 import os
-import resource
 import shutil
 import sys
 import time
@@ -46,6 +45,7 @@ from ..errors import SurrogateError
 from ..events import Events
 from ..io import EventWriter, open_events
 from ..io.atomic import write_text_atomic
+from ..memory import peak_rss_mb
 from ..spec import EventSpec
 from .sources import Source, build
 
@@ -135,8 +135,8 @@ def run_shard(task: ShardTask) -> ShardResult:
     record: dict[str, Any] = {"index": task.index, "start": task.start, "stop": task.stop}
     record |= {"sha256": file_digest(path)}
     write_text_atomic(_record_path(path), json.dumps(record))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return ShardResult(task.index, task.stop - task.start, time.perf_counter() - t0, rss)
+    seconds = time.perf_counter() - t0
+    return ShardResult(task.index, task.stop - task.start, seconds, peak_rss_mb())
 
 
 def _record_path(shard: Path) -> Path:

@@ -30,9 +30,7 @@ import json
 import logging
 import os
 import platform
-import resource
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -50,6 +48,7 @@ from ..events import Events
 from ..factories import load
 from ..interfaces import Simulator, Surrogate
 from ..jsonutil import to_json
+from ..memory import peak_rss_mb
 from ..metrics import Sample, metrics_for, observable_sets_for, result_rows
 from ..metrics.base import Metric, ObservableSet
 from ..metrics.classifier import ClassifierTest
@@ -99,11 +98,6 @@ class Report:
     @property
     def html_path(self) -> Path:
         return self.out / REPORT_HTML
-
-
-def _peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
 def _hardware(device: str) -> dict[str, Any]:
@@ -681,7 +675,7 @@ def _write_report(
         with clock.stage("sections"):
             data["sections"] = _sections(plan, truth, samples, tmp)
         clock.total()
-        data["runtime"] = {"stages_seconds": clock.seconds, "peak_rss_mb": _peak_rss_mb()}
+        data["runtime"] = {"stages_seconds": clock.seconds, "peak_rss_mb": peak_rss_mb()}
         _write_json(tmp / REPORT_JSON, data)
         (tmp / REPORT_HTML).write_text(render_html(data, tmp), encoding="utf-8")
         tmp.chmod(0o755)
