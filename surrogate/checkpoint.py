@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._version import __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, SurrogateError
 from .formatting import fmt, scale_label
 from .io.atomic import atomic_path, write_text_atomic
 from .jsonutil import to_json
@@ -44,6 +44,8 @@ FORMAT_VERSION = 1
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 CARD = "README.md"
+#: the largest config.json read (real ones are kilobytes)
+MAX_CONFIG_BYTES = 16 * 2**20
 #: Prefix of the state keys the toolkit stores beside a plugin's.
 CORE_STATE = "__surrogate__."
 _CONDITIONS = CORE_STATE + "conditions."
@@ -288,13 +290,34 @@ def write_metrics(path: Path, metrics: dict[str, Any], *, weights_sha256: str | 
     write_text_atomic(path / CONFIG, json.dumps(config, indent=2) + "\n")
 
 
+def contained(
+    directory: Path, file: Path, what: str, *, error: type[SurrogateError] = CheckpointError
+) -> Path:
+    """``file``, refused when it is a link that leads out of ``directory``.
+
+    A model directory is something colleagues send each other; a link in it to
+    ``~/.ssh/...`` or to another model's weights would make a load read what the directory
+    does not hold.  Links between files inside the directory are fine.
+    """
+    if file.is_symlink() and not file.resolve().is_relative_to(directory.resolve()):
+        raise error(f"{directory}: {file.name} is a link out of the {what} ({file.readlink()})")
+    return file
+
+
 def read_config(path: Path) -> dict[str, Any]:
-    """The checked ``config.json`` of a model directory."""
+    """The checked ``config.json`` of a model directory (at most ``MAX_CONFIG_BYTES``: a
+    config is kilobytes, and a huge one would be read whole before it is refused)."""
     if not path.is_dir():
         raise CheckpointError(f"{path} is not a model directory")
-    cfg_path = path / CONFIG
+    cfg_path = contained(path, path / CONFIG, "model directory")
     if not cfg_path.is_file():
         raise CheckpointError(f"{path}: missing {CONFIG} (not a model directory, or incomplete)")
+    size = cfg_path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise CheckpointError(
+            f"{cfg_path}: {CONFIG} is {size} bytes, more than a model config can be "
+            f"({MAX_CONFIG_BYTES})"
+        )
     try:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -330,7 +353,7 @@ def load_model(path: Path, cls: type[Surrogate]) -> Surrogate:
             f"{path} was written by {plugin!r} version {config['plugin_version']}, "
             f"incompatible with the installed version {cls.version}"
         )
-    weights = path / config["weights"]["file"]
+    weights = contained(path, path / config["weights"]["file"], "model directory")
     if not weights.is_file():
         raise CheckpointError(f"{path}: missing weights file {weights.name}")
     if _sha256(weights) != config["weights"]["sha256"]:

@@ -57,6 +57,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ..checkpoint import contained
 from ..devices import resolve_device
 from ..errors import TrainingError
 from ..io.atomic import atomic_path, write_text_atomic
@@ -109,7 +110,9 @@ def checkpoint_paths(workdir: Path | None) -> list[Path]:
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a training checkpoint (tensors and primitives only; no pickle code runs)."""
+    """Load a training checkpoint (tensors and primitives only; no pickle code runs; a
+    link out of the run's directory is refused)."""
+    contained(path.parent.parent, path, "run directory", error=TrainingError)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
