@@ -54,6 +54,16 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """The temporary files of earlier writes of ``path`` that were killed before they
+    could clean up (only the lock's holder can know that no one is writing them)."""
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def output_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Hold an exclusive lock on writing ``path`` for the block, or fail at once.
@@ -63,7 +73,8 @@ def output_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
     the hidden sibling ``.NAME.lock``, which the kernel releases when the process ends,
     however it ends, so a run killed with ``kill -9`` never leaves a stale lock.  (Where
     ``fcntl`` does not exist, on Windows, no lock is taken.  ``flock`` on NFS is only as
-    good as the server's lock manager.)
+    good as the server's lock manager.)  Holding the lock, it removes the temporary files
+    that killed writes of ``path`` left behind.
     """
     from ..errors import SurrogateError
 
@@ -89,6 +100,7 @@ def output_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
         fh.truncate()
         fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
         fh.flush()
+        _remove_stale_temporaries(path)
         try:
             yield lock
         finally:
