@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EventFileError, SpecError
+from ..errors import EventFileError, SpecError, SurrogateError
 from ..events import Events
 from ..layouts import get_layout
 from ..spec import EventSpec
@@ -28,6 +28,9 @@ from .atomic import atomic_path
 from .metadata import decode, encode
 
 CHUNK_BYTES = 256 * 1024
+#: what h5py raises on a damaged file (a broken object header is a KeyError, a bad
+#: datatype a ValueError or TypeError): a reader turns each into one EventFileError
+H5_DAMAGE = (OSError, KeyError, RuntimeError, ValueError, TypeError)
 COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
@@ -218,7 +221,7 @@ class EventFile:
         try:
             f = self._h5()
             attrs = dict(f.attrs)
-        except OSError as exc:
+        except H5_DAMAGE as exc:
             raise EventFileError(f"{self.path}: unreadable HDF5 file, truncated? ({exc})") from exc
         self.metadata: dict[str, Any] = {}
         if "surrogate_format_version" in attrs:
@@ -236,7 +239,12 @@ class EventFile:
                 "e.g. --simulator NAME"
             )
         self.spec: EventSpec = spec
-        self._n = self._check_layout()
+        try:
+            self._n = self._check_layout()
+        except SurrogateError:
+            raise
+        except H5_DAMAGE as exc:
+            raise EventFileError(f"{self.path}: damaged HDF5 file ({exc})") from exc
 
     def _h5(self) -> Any:
         import h5py
@@ -287,7 +295,7 @@ class EventFile:
         try:
             fields = {fl.name: f[fl.name][key] for fl in self.spec.fields}
             conds = {c.name: f[c.name][key].reshape(-1) for c in self.spec.conditions}
-        except OSError as exc:
+        except H5_DAMAGE as exc:
             raise EventFileError(f"{self.path}: read failed, file truncated? ({exc})") from exc
         return Events.checked(fields, conds, self.spec, what=str(self.path))
 
@@ -299,7 +307,7 @@ class EventFile:
             conds = {
                 c.name: self._h5()[c.name][start:stop].reshape(-1) for c in self.spec.conditions
             }
-        except OSError as exc:
+        except H5_DAMAGE as exc:
             raise EventFileError(f"{self.path}: read failed, file truncated? ({exc})") from exc
         return self.spec.check_conditions(conds, stop - start, what=str(self.path))
 
