@@ -13,6 +13,7 @@ workflow engine gets exactly what the command line does::
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from .factories import load, simulator, surrogate_class
 from .generation import Execution, Source, generate_to_file
 from .interfaces import Simulator, Surrogate
 from .io import open_events
+from .io.atomic import output_lock
 from .trained_conditions import condition_batches
 from .training import distributed
 
@@ -199,28 +201,37 @@ def train(
     ``objective``...).
     """
     out = Path(output)
-    _check_output(out, resume=resume, overwrite=overwrite)
-    if data is None and target is None:
-        raise SpecError("train needs --data (an event file), --target (a simulator), or both")
-    energy = None if target is None else factories.simulator(target, **dict(target_options or {}))
-    sim = _training_simulator(data, energy or simulator)
-    cls = surrogate_class(family)
-    request = _resolve_request(cls, out, dict(hyperparameters or {}), seed, resume)
-    hp = hyperparameters_for(cls, request.hyperparameters, sim)
-    if overwrite and not resume:
-        cls.clear_resume_state(out)
-    model = cls(**hp)
-    loop = {**loop_options, **({"resume": True} if resume else {})}
-    if energy is not None:
-        loop |= {"target": energy, "conditions": conditions}
-    # one process group for fit and save: under torchrun the other ranks return only once
-    # rank 0 has written the model directory
-    with distributed.session():
-        model.fit(
-            data, seed=request.seed, workdir=out, progress=progress, max_time=max_time, **loop
+    with _output_lock(out):
+        _check_output(out, resume=resume, overwrite=overwrite)
+        if data is None and target is None:
+            raise SpecError("train needs --data (an event file), --target (a simulator), or both")
+        energy = (
+            None if target is None else factories.simulator(target, **dict(target_options or {}))
         )
-        model.save(out)
-    return model
+        sim = _training_simulator(data, energy or simulator)
+        cls = surrogate_class(family)
+        request = _resolve_request(cls, out, dict(hyperparameters or {}), seed, resume)
+        hp = hyperparameters_for(cls, request.hyperparameters, sim)
+        if overwrite and not resume:
+            cls.clear_resume_state(out)
+        model = cls(**hp)
+        loop = {**loop_options, **({"resume": True} if resume else {})}
+        if energy is not None:
+            loop |= {"target": energy, "conditions": conditions}
+        # one process group for fit and save: under torchrun the other ranks return only once
+        # rank 0 has written the model directory
+        with distributed.session():
+            model.fit(
+                data, seed=request.seed, workdir=out, progress=progress, max_time=max_time, **loop
+            )
+            model.save(out)
+        return model
+
+
+def _output_lock(out: Path) -> contextlib.AbstractContextManager[Any]:
+    """One training run at a time writes ``out``; under torchrun rank 0 holds the lock
+    (the other ranks write nothing)."""
+    return output_lock(out) if distributed.World.from_env().is_main else contextlib.nullcontext()
 
 
 def _training_simulator(data: PathLike | None, chosen: Simulator | str | None) -> Simulator | None:

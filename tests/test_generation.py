@@ -3,6 +3,7 @@ survive a killed run, and clear errors for what cannot work."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -249,29 +250,48 @@ def test_shards_of_another_run_are_refused(tmp_path):
     assert surrogate.io.open_events(out).metadata["seed"] == 11
 
 
-def test_two_runs_cannot_write_one_output(tmp_path):
-    out = tmp_path / "out.h5"
+@contextlib.contextmanager
+def _held_elsewhere(out: Path):
+    """Another process holds the output lock of ``out`` while the block runs."""
     code = (
         "import fcntl, sys, time; fh = open(sys.argv[1], 'a+'); "
         "fh.write('pid 1 on elsewhere'); fh.flush(); "
         "fcntl.flock(fh, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"
     )
     holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(tmp_path / f".{out.name}.lock")],
+        [sys.executable, "-c", code, str(out.parent / f".{out.name}.lock")],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(SurrogateError, match="being written by another run"):
-            _toy(tmp_path, "out.h5")
-        assert not out.exists()
+        yield
     finally:
         holder.kill()
         holder.wait()
         holder.stdout.close()
+
+
+def test_two_runs_cannot_write_one_output(tmp_path):
+    out = tmp_path / "out.h5"
+    with _held_elsewhere(out):
+        with pytest.raises(SurrogateError, match="being written by another run"):
+            _toy(tmp_path, "out.h5")
+        assert not out.exists()
     _toy(tmp_path, "out.h5")  # the lock died with its process
     assert out.exists()
+
+
+def test_two_trainings_or_validations_cannot_write_one_output(tmp_path):
+    data = _toy(tmp_path, "toy.h5")
+    busy = pytest.raises(SurrogateError, match="being written by another run")
+    with _held_elsewhere(tmp_path / "model"), busy:
+        surrogate.train("gaussian", data, tmp_path / "model")
+    model = surrogate.train("gaussian", data, tmp_path / "model")
+    busy = pytest.raises(SurrogateError, match="being written by another run")
+    with _held_elsewhere(tmp_path / "report"), busy:
+        surrogate.validate(model, n=100, out=tmp_path / "report", simulator="toy.gmm2d")
+    assert not (tmp_path / "report").exists()
 
 
 def test_a_model_in_memory_is_not_sent_to_workers(tmp_path):

@@ -9,6 +9,7 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def _umask() -> int:
@@ -64,20 +65,49 @@ def _remove_stale_temporaries(path: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def _take(lock: Path, path: Path) -> Any:
+    """The open, ``flock``-ed lock file, or a one-line error naming the holder.
+
+    The lock file is removed on release, so a run that opened it just before could lock
+    a file no longer in the directory: it checks that the file it locked is still the
+    one at ``lock`` and tries again otherwise."""
+    import fcntl
+
+    from ..errors import SurrogateError
+
+    while True:
+        fh = open(lock, "a+", encoding="utf-8")  # noqa: SIM115 - held for the caller's block
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise SurrogateError(
+                f"{path} is being written by another run ({holder}); wait for it to end "
+                "or choose another output"
+            ) from None
+        try:
+            if os.stat(lock).st_ino == os.fstat(fh.fileno()).st_ino:
+                return fh
+        except FileNotFoundError:
+            pass
+        fh.close()
+
+
 @contextlib.contextmanager
 def output_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Hold an exclusive lock on writing ``path`` for the block, or fail at once.
 
     Two runs writing one output would otherwise race: each renames a complete file onto
     the path, or mixes its shards with the other's.  The lock is an advisory ``flock`` on
-    the hidden sibling ``.NAME.lock``, which the kernel releases when the process ends,
-    however it ends, so a run killed with ``kill -9`` never leaves a stale lock.  (Where
-    ``fcntl`` does not exist, on Windows, no lock is taken.  ``flock`` on NFS is only as
-    good as the server's lock manager.)  Holding the lock, it removes the temporary files
-    that killed writes of ``path`` left behind.
+    the hidden sibling ``.NAME.lock`` (removed when the block ends), which the kernel
+    releases when the process ends, however it ends, so a run killed with ``kill -9``
+    leaves at most an unlocked, hidden file the next run reuses.  (Where ``fcntl`` does
+    not exist, on Windows, no lock is taken.  ``flock`` on NFS is only as good as the
+    server's lock manager.)  Holding the lock, it removes the temporary files that killed
+    writes of ``path`` left behind.
     """
-    from ..errors import SurrogateError
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.parent / f".{path.name}.lock"
@@ -86,23 +116,15 @@ def output_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
     except ImportError:  # pragma: no cover - Windows
         yield lock
         return
-    with open(lock, "a+", encoding="utf-8") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            raise SurrogateError(
-                f"{path} is being written by another run ({holder}); wait for it to end "
-                "or choose another output"
-            ) from None
+    fh = _take(lock, path)
+    try:
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
         fh.flush()
         _remove_stale_temporaries(path)
-        try:
-            yield lock
-        finally:
-            fh.truncate(0)
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)  # before unlocking: no one can take a lock on it after
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()

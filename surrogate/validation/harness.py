@@ -47,6 +47,7 @@ from ..errors import SurrogateError
 from ..events import Events
 from ..factories import load
 from ..interfaces import Simulator, Surrogate
+from ..io.atomic import output_lock
 from ..jsonutil import to_json
 from ..memory import peak_rss_mb
 from ..metrics import Sample, metrics_for, observable_sets_for, result_rows
@@ -255,55 +256,56 @@ def validate(
     plots and the sections; default :data:`surrogate.validation.sharded.DEFAULT_SUBSAMPLE`)
     or an ``n`` too large for memory makes the validation sharded.
     """
-    clock = _Stopwatch()
-    with clock.stage("checks"):
-        plan = _checks(
-            model,
-            n=n,
-            out=out,
-            simulator=simulator,
-            simulator_options=simulator_options,
-            reference=reference,
-            reference_options=reference_options,
-            config=config,
-            device=device,
-            seed=seed,
-            batch_size=batch_size,
-            sharding={
-                "backend": backend,
-                "workers": workers,
-                "scheduler": scheduler,
-                "cluster": cluster,
-                "shard_size": shard_size,
-                "subsample": subsample,
-            },
+    with output_lock(Path(out)):  # one validation at a time writes a report
+        clock = _Stopwatch()
+        with clock.stage("checks"):
+            plan = _checks(
+                model,
+                n=n,
+                out=out,
+                simulator=simulator,
+                simulator_options=simulator_options,
+                reference=reference,
+                reference_options=reference_options,
+                config=config,
+                device=device,
+                seed=seed,
+                batch_size=batch_size,
+                sharding={
+                    "backend": backend,
+                    "workers": workers,
+                    "scheduler": scheduler,
+                    "cluster": cluster,
+                    "shard_size": shard_size,
+                    "subsample": subsample,
+                },
+            )
+        s_data, s_metrics = np.random.SeedSequence(plan.seed).spawn(2)
+        with clock.stage("sampling"):
+            truth, merged = _sampling(plan, s_data)
+        log_density = None
+        if _wants_log_density(plan):
+            with clock.stage("log density"):
+                log_density = _log_density(plan, truth.generated)
+        with clock.stage("observables"):
+            samples = _observables(truth, plan.sets, log_density)
+        metric_seed = int(s_metrics.generate_state(1)[0])
+        table = []
+        for m in plan.metrics:
+            stage = f"metric {m.name}"
+            with clock.stage(stage):
+                rows = _metric(m, samples, merged, seed=metric_seed, device=plan.device)
+            table += [{**row, "seconds": clock.seconds[stage]} for row in rows]
+        checks = evaluate_bounds(
+            plan.config.bounds,
+            {r["name"]: r["model"] for r in table},
+            {r["name"]: r["floor"] for r in table},
         )
-    s_data, s_metrics = np.random.SeedSequence(plan.seed).spawn(2)
-    with clock.stage("sampling"):
-        truth, merged = _sampling(plan, s_data)
-    log_density = None
-    if _wants_log_density(plan):
-        with clock.stage("log density"):
-            log_density = _log_density(plan, truth.generated)
-    with clock.stage("observables"):
-        samples = _observables(truth, plan.sets, log_density)
-    metric_seed = int(s_metrics.generate_state(1)[0])
-    table = []
-    for m in plan.metrics:
-        stage = f"metric {m.name}"
-        with clock.stage(stage):
-            rows = _metric(m, samples, merged, seed=metric_seed, device=plan.device)
-        table += [{**row, "seconds": clock.seconds[stage]} for row in rows]
-    checks = evaluate_bounds(
-        plan.config.bounds,
-        {r["name"]: r["model"] for r in table},
-        {r["name"]: r["floor"] for r in table},
-    )
-    data = _report_data(plan, truth, samples, table, checks, command)
-    _write_report(data, plan, truth, samples, clock)
-    log.info("report written to %s (%s)", plan.out, data["status"])
-    _record_in_model(plan, data, checks, _config_name(config))
-    return Report(data, plan.out)
+        data = _report_data(plan, truth, samples, table, checks, command)
+        _write_report(data, plan, truth, samples, clock)
+        log.info("report written to %s (%s)", plan.out, data["status"])
+        _record_in_model(plan, data, checks, _config_name(config))
+        return Report(data, plan.out)
 
 
 # -- checks -----------------------------------------------------------------------------
