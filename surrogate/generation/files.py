@@ -149,9 +149,9 @@ def generate_to_file(
     path = Path(path)
     execution = execution or Execution()
     recipe = source if isinstance(source, Source) else Source.of(source)
+    obj = build(recipe)
     if execution.parallel:
         recipe = recipe.portable()
-    obj = build(recipe)
     n = check_n(n)
     spec = _trained_spec(obj)
     if conditions is not None:
@@ -183,7 +183,7 @@ def generate_to_file(
                 progress=progress,
             )
             return _write(path, chunks, spec, metadata)
-        run = _ShardedRun(recipe, plan, shards, conditions, metadata, execution)
+        run = _ShardedRun(recipe, spec, plan, shards, conditions, metadata, execution)
         run.make_shards(progress)
         return run.join(path, join)
 
@@ -222,6 +222,7 @@ class _ShardedRun:
     def __init__(
         self,
         source: Source,
+        spec: EventSpec,
         plan: ShardPlan,
         shards: ShardDir,
         conditions: Mapping[str, Any] | None,
@@ -230,7 +231,7 @@ class _ShardedRun:
     ) -> None:
         self.source, self.plan, self.shards = source, plan, shards
         self.conditions, self.metadata, self.execution = conditions, metadata, execution
-        self.spec = _trained_spec(build(source))
+        self.spec = spec
         shards.start(plan.identity(source, self.spec, conditions))
         self.done = shards.done(plan.bounds)
         self.results: list[ShardResult] = []

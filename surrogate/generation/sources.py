@@ -10,8 +10,10 @@ the caller's code, not read from a file.  A model in memory must be saved first:
 weights a worker could only get by pickle, and the directory is what a colleague can
 check.
 
-Each worker process builds a source once and keeps it for every later task
-(:func:`build`), so a model is loaded once per worker, not once per shard.
+A recipe made from a live object carries it (``obj``), so the caller's process never
+rebuilds what it has and drops it with the recipe; :meth:`Source.portable` strips it
+for the workers.  Each worker process builds a source once and keeps it for every later
+task (:func:`build`), so a model is loaded once per worker, not once per shard.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,6 @@ class Source:
     name: str = ""
     options: str = "{}"  # JSON, so the recipe is hashable and what a file records
     model_dir: str = ""
-    ident: int = 0  # an object's id in the caller's process
     obj: Any = field(default=None, compare=False, hash=False)
 
     @classmethod
@@ -47,10 +48,7 @@ class Source:
     @classmethod
     def model(cls, model_dir: str | os.PathLike[str], loaded: Surrogate | None = None) -> Source:
         """A model directory; ``loaded``: the model this process already loaded from it."""
-        source = cls("model", model_dir=str(Path(model_dir).resolve()))
-        if loaded is not None:
-            _BUILT[source] = loaded
-        return source
+        return cls("model", model_dir=str(Path(model_dir).resolve()), obj=loaded)
 
     @classmethod
     def of(cls, obj: Simulator | Surrogate) -> Source:
@@ -60,20 +58,20 @@ class Source:
         source = None
         if isinstance(obj, Simulator) and obj.name in get_registry().names("simulator"):
             with contextlib.suppress(TypeError):  # options that are not JSON: obj travels
-                source = cls.simulator(obj.name, obj.options)
+                source = replace(cls.simulator(obj.name, obj.options), obj=obj)
         if source is None:
-            source = cls("object", name=getattr(obj, "name", ""), ident=id(obj), obj=obj)
-        _BUILT[source] = obj  # the caller's process never rebuilds what it already has
+            source = cls("object", name=getattr(obj, "name", ""), obj=obj)
         return source
 
     def portable(self) -> Source:
-        """This recipe, checked to be one a worker process can build."""
+        """This recipe as a worker gets it: the object left behind where the worker can
+        build it by name or directory (an unregistered simulator travels itself)."""
         if self.kind == "object" and isinstance(self.obj, Surrogate):
             raise BackendError(
                 f"a model in memory ({self.name}) cannot be sent to workers: save it "
                 "(model.save(DIR)) and sample from the directory, or use the serial backend"
             )
-        return self
+        return self if self.kind == "object" else replace(self, obj=None)
 
     def identity(self) -> dict[str, Any]:
         """What identifies the source in a run's shard plan (JSON)."""
@@ -83,7 +81,10 @@ class Source:
 
 
 def build(source: Source) -> Simulator | Surrogate:
-    """The simulator or model ``source`` describes, built once per process."""
+    """The simulator or model ``source`` describes: the object it carries, else built
+    once per process."""
+    if source.obj is not None:
+        return source.obj
     if source not in _BUILT:
         _BUILT[source] = _make(source)
     return _BUILT[source]
@@ -96,4 +97,4 @@ def _make(source: Source) -> Simulator | Surrogate:
         return simulator(source.name, **json.loads(source.options))
     if source.kind == "model":
         return load(source.model_dir)
-    return source.obj
+    raise BackendError(f"a recipe of kind {source.kind!r} without its object")

@@ -182,12 +182,14 @@ def _job(plan: _Plan, *, local: bool) -> _Job:
     ref = plan.reference
     file = None if ref.reader is None else (str(ref.reader.path), ref.reader_options)
     sim = None if ref.simulator is None else Source.of(ref.simulator)
+    if sim is not None and not local:
+        sim = sim.portable()
     if local:
         model = Source.of(plan.model)
         sets: list[ObservableSet] | tuple[str, str] = plan.sets
     else:
         assert plan.model_path is not None  # resolve() refuses a model in memory here
-        model = Source.model(plan.model_path, loaded=plan.model)
+        model = Source.model(plan.model_path)
         sets = (_dump(plan.config.observables), _dump(plan.context))
     return _Job(model, plan.model_device, sim, file, sets, plan.batch_size, plan.n)
 
