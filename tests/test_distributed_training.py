@@ -10,6 +10,7 @@ training its small models."""
 
 from __future__ import annotations
 
+import csv
 import itertools
 import logging
 import os
@@ -97,14 +98,24 @@ def _flow_and_friends(rank: int, data: str, out: Path) -> None:
 
 
 def _vae_killed(rank: int, data: str, out: Path) -> None:
-    """The VAE run of :func:`_flow_and_friends`, rank 1 killed early in its 2nd epoch."""
+    """The VAE run of :func:`_flow_and_friends`, checkpointed every 3 steps (5 an epoch),
+    rank 1 killed at the 3rd step of its 2nd epoch, after the checkpoint of its 1st."""
 
     def kill(event: str, info: dict[str, Any]) -> None:
         if rank == 1 and event == "step_end" and info["epoch"] == 1 and info["step"] == 2:
             os.kill(os.getpid(), signal.SIGKILL)
 
     vae = surrogate.surrogate("vae", **VAE)
-    vae.fit(data, seed=4, workdir=out, epochs=3, in_memory=False, callbacks=[kill], **LOOP)
+    vae.fit(
+        data,
+        seed=4,
+        workdir=out,
+        epochs=3,
+        in_memory=False,
+        callbacks=[kill],
+        checkpoint_steps=3,
+        **LOOP,
+    )
 
 
 def _vae_resumed(rank: int, data: str, out: Path) -> None:
@@ -144,6 +155,12 @@ def _free_port() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return str(s.getsockname()[1])
+
+
+def _log_rows(workdir: Path) -> list[dict[str, str]]:
+    """The training log without its timings."""
+    with open(workdir / "training_log.csv") as fh:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
 
 
 def _weights(path: Path) -> dict[str, np.ndarray]:
@@ -202,20 +219,23 @@ def test_a_loss_that_is_nan_on_one_process_stops_every_process(two_processes):
 
 
 def test_a_killed_run_resumes_to_the_uninterrupted_weights(two_processes, data, tmp_path, caplog):
-    """Rank 1 killed with SIGKILL after the first checkpoint; two new processes resume
-    from it (each with its own RNG state) and end bit-identical to the run never killed.
-    One process then goes on from their checkpoint, warned that its draws differ."""
+    """Rank 1 killed with SIGKILL inside an epoch; two new processes resume from the
+    checkpoint taken inside it (each with its own RNG state, rank 0 with both processes'
+    loss sums) and end bit-identical to the run never killed, log included.  One process
+    then goes on from their checkpoint, warned that its draws differ."""
     with pytest.raises(mp.ProcessExitedException):
         _spawn("killed", f"env:{_free_port()}", data, tmp_path)
-    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["epoch-0001.pt"]
-    ckpt = torch.load(tmp_path / "checkpoints" / "epoch-0001.pt", weights_only=True)
-    assert ckpt["world_size"] == 2 and len(ckpt["rank_rng"]) == 2
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["epoch-0001.pt", "epoch-0002-step-000001.pt"]
+    ckpt = torch.load(tmp_path / "checkpoints" / names[1], weights_only=True)
+    assert ckpt["world_size"] == 2 and len(ckpt["rank_rng"]) == 2 and ckpt["epoch_step"] == 1
     _spawn("resumed", f"env:{_free_port()}", data, tmp_path)
     full = _weights(two_processes / "vae-rank0.npz")
     for rank in (0, 1):
         resumed = _weights(tmp_path / f"rank{rank}.npz")
         for k in full:
             np.testing.assert_array_equal(resumed[k], full[k], err_msg=f"rank {rank} {k}")
+    assert _log_rows(tmp_path) == _log_rows(two_processes / "vae")
     with caplog.at_level(logging.WARNING, logger="surrogate.training"):
         alone = surrogate.surrogate("vae", **VAE)
         alone.fit(data, workdir=tmp_path, resume=True, epochs=4, in_memory=False, **LOOP)

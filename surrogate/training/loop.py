@@ -26,10 +26,14 @@ is handed to the loop with the energy objective bound to it, over a stream of co
 batches (:class:`~surrogate.training.data.ConditionStream`), and its losses draw from
 the model itself.
 
-Checkpoints (``workdir/checkpoints/epoch-NNNN.pt``) hold tensors and primitives only and
-are read with ``torch.load(weights_only=True)``.  They carry the RNG states, optimizers,
-schedulers, EMA, early-stopping state and history, so a run resumed from one reaches the
-same weights, bit for bit on the same device, as an uninterrupted run with the same seed.
+Checkpoints (``workdir/checkpoints/epoch-NNNN.pt`` after epoch NNNN, and
+``epoch-NNNN-step-SSSSSS.pt`` after step SSSSSS of epoch NNNN when ``checkpoint_steps`` or
+``checkpoint_interval`` asks for them) hold tensors and primitives only and are read with
+``torch.load(weights_only=True)``.  They carry the RNG states, optimizers, schedulers, EMA,
+early-stopping state, history and the partial sums of an unfinished epoch, so a run resumed
+from one reaches the same weights, bit for bit on the same device, as an uninterrupted run
+with the same seed.  Resuming inside an epoch draws that epoch's batches again and skips
+the ones already trained on: the batch order depends only on ``(seed, epoch)``.
 
 Under ``torchrun`` (several processes, :mod:`.distributed`) the loop trains data-parallel:
 each process takes its slice of every global batch, the gradients are averaged between
@@ -44,9 +48,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import json
 import logging
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -67,7 +73,9 @@ from .distributed import World
 from .options import TRAIN_DEFAULTS, TrainOptions, trajectory_options
 
 CHECKPOINT_FORMAT = "surrogate-training-checkpoint"
-CHECKPOINT_VERSION = 1
+#: 2: checkpoints inside an epoch (``epoch_step``, ``epoch_sums``); a reader of version 1
+#: would resume one of them at the start of its epoch, so it is refused there.
+CHECKPOINT_VERSION = 2
 LOG_FILE = "training_log.csv"
 PLOT_FILE = "loss.png"
 CHECKPOINT_DIR = "checkpoints"
@@ -101,12 +109,25 @@ class StepContext:
 # -- checkpoints ----------------------------------------------------------------------------
 
 
+_CHECKPOINT_NAME = re.compile(r"epoch-(\d+)(?:-step-(\d+))?\.pt")
+
+
+def _checkpoint_order(path: Path) -> tuple[int, float]:
+    """(epoch, step) of a checkpoint's name; the end of an epoch comes after its steps."""
+    match = _CHECKPOINT_NAME.fullmatch(path.name)
+    assert match is not None  # checkpoint_paths keeps only names that match
+    return int(match[1]), math.inf if match[2] is None else int(match[2])
+
+
 def checkpoint_paths(workdir: Path | None) -> list[Path]:
-    """Checkpoints in ``workdir``, oldest first."""
+    """Checkpoints in ``workdir``, oldest first (other files there are ignored)."""
     if workdir is None:
         return []
     folder = Path(workdir) / CHECKPOINT_DIR
-    return sorted(folder.glob("epoch-*.pt")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("epoch-*.pt") if _CHECKPOINT_NAME.fullmatch(p.name)]
+    return sorted(found, key=_checkpoint_order)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -386,8 +407,11 @@ class Trainer:
         self.best_epoch: int | None = None
         self.best_state: dict[str, Any] | None = None
         self.bad_epochs = 0
+        self.epoch_step = 0  # steps done in the epoch under way
+        self.epoch_sums: dict[str, float] = {}  # its weighted loss sums so far
         self.last_good: dict[str, Any] = self._net_state()
         self.last_checkpoint: str | None = None
+        self.last_saved = time.perf_counter()
 
     def _reseed(self, seed: int, *tags: int) -> None:
         """Give a process other than rank 0 its own stream of training noise (dropout,
@@ -432,8 +456,11 @@ class Trainer:
             rng["cuda"] = list(torch.cuda.get_rng_state_all())
         return rng
 
-    def _checkpoint(self, rngs: list[dict[str, Any]]) -> dict[str, Any]:
-        """The checkpoint; ``rngs``: every process's RNG state, in rank order."""
+    def _checkpoint(
+        self, rngs: list[dict[str, Any]], epoch_sums: Mapping[str, float]
+    ) -> dict[str, Any]:
+        """The checkpoint; ``rngs``: every process's RNG state, in rank order;
+        ``epoch_sums``: the loss sums of the epoch under way, over every process."""
         extra = {
             k: (torch.from_numpy(np.asarray(v, order="C")) if isinstance(v, np.ndarray) else v)
             for k, v in self.extra_state.items()
@@ -454,6 +481,8 @@ class Trainer:
                 "networks": self.best_state or {},
             },
             "bad_epochs": self.bad_epochs,
+            "epoch_step": self.epoch_step,
+            "epoch_sums": json.dumps(epoch_sums),
             "history": json.dumps(self.history),
             "rng": rngs[0],
             "world_size": len(rngs),
@@ -466,22 +495,44 @@ class Trainer:
         until it is complete, so none can read half of it."""
         if self.workdir is None:
             return
-        path = self.workdir / CHECKPOINT_DIR / f"epoch-{self.epoch:04d}.pt"
-        rngs = (
-            distributed.gather_objects(self._rng_state())
-            if self.world.distributed
-            else [self._rng_state()]
+        name = (
+            f"epoch-{self.epoch + 1:04d}-step-{self.epoch_step:06d}.pt"
+            if self.epoch_step
+            else f"epoch-{self.epoch:04d}.pt"
         )
-        if rngs is not None:
+        path = self.workdir / CHECKPOINT_DIR / name
+        mine = (self._rng_state(), self.epoch_sums)
+        states = distributed.gather_objects(mine) if self.world.distributed else [mine]
+        if states is not None:
+            sums: dict[str, float] = {}
+            for _, part in states:  # each process's share of the global means
+                for k, v in part.items():
+                    sums[k] = sums.get(k, 0.0) + v
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
-                torch.save(self._checkpoint(rngs), tmp)
+                torch.save(self._checkpoint([rng for rng, _ in states], sums), tmp)
             keep = max(int(self.options.keep_checkpoints or 1), 1)
             for old in checkpoint_paths(self.workdir)[:-keep]:
                 old.unlink(missing_ok=True)
         self.last_checkpoint = str(path)
+        self.last_saved = time.perf_counter()
         if self.world.distributed:
             distributed.barrier()
+
+    def _checkpoint_due_in_epoch(self) -> bool:
+        """Whether the step just taken ends with a checkpoint (``checkpoint_steps``, counted
+        over the whole run, or ``checkpoint_interval`` on rank 0's clock, which every
+        process follows so all of them reach the checkpoint's collectives)."""
+        opts = self.options
+        if self.workdir is None:
+            return False
+        due = bool(opts.checkpoint_steps) and self.global_step % int(opts.checkpoint_steps) == 0
+        if opts.checkpoint_interval is not None:
+            late = time.perf_counter() - self.last_saved >= float(opts.checkpoint_interval)
+            if self.world.distributed:
+                late = bool(distributed.broadcast_object(late))
+            due = due or late
+        return due
 
     def _restore(self, ckpt: Mapping[str, Any]) -> None:
         check_resume(ckpt, self.fingerprint)
@@ -496,6 +547,9 @@ class Trainer:
         self.best_loss, self.best_epoch = best["loss"], best["epoch"]
         self.best_state = best["networks"] or None
         self.bad_epochs = int(ckpt["bad_epochs"])
+        self.epoch_step = int(ckpt.get("epoch_step", 0))
+        # rank 0 carries the sums of every process: the epoch's all-reduce adds them up
+        self.epoch_sums = json.loads(ckpt.get("epoch_sums", "{}")) if self.world.is_main else {}
         self.history = json.loads(ckpt["history"])
         self.epoch = int(ckpt["epoch"])
         self.global_step = int(ckpt["global_step"])
@@ -713,28 +767,34 @@ class Trainer:
 
     def _train_epoch(self, bar: Any) -> tuple[dict[str, float], StepContext]:
         """One pass over the training batches: the epoch's log row (mean training losses)
-        and the context of its last step."""
+        and the context of its last step.  An epoch resumed from a checkpoint inside it
+        skips the batches trained on before and starts from the losses summed then."""
         epochs = self.options.epochs
-        ctx = StepContext(self.epoch, epochs, 0, self.global_step, self.steps_per_epoch)
+        start = self.epoch_step
+        ctx = StepContext(self.epoch, epochs, start, self.global_step, self.steps_per_epoch)
         for net in self.networks.values():
             net.train()
-        sums: dict[str, float] = {}
-        steps = 0
+        sums = self.epoch_sums
         if bar is not None:
             bar.reset(total=self.steps_per_epoch)
             bar.set_description(f"epoch {self.epoch + 1}/{epochs}")
-        for step, arrays in enumerate(self.train_batches(self.epoch)):
+            bar.update(start)
+        batches = itertools.islice(self.train_batches(self.epoch), start, None)
+        for step, arrays in enumerate(batches, start):
             ctx = StepContext(self.epoch, epochs, step, self.global_step, self.steps_per_epoch)
             logged, weight = self._train_step(self.world.local_batch(arrays), ctx)
             self.global_step += 1
-            steps += 1
+            self.epoch_step = step + 1
             for k, v in logged.items():
                 sums[k] = sums.get(k, 0.0) + v * weight
             if bar is not None:
                 bar.update(1)
                 if step % 10 == 0:
                     bar.set_postfix({k: f"{v:.4g}" for k, v in logged.items()})
+            if self._checkpoint_due_in_epoch():
+                self._save_checkpoint()
             self._emit("step_end", epoch=self.epoch, step=step, losses=logged)
+        steps, self.epoch_step, self.epoch_sums = self.epoch_step, 0, {}
         if steps == 0:
             raise TrainingError("the training data gave no batches")
         if self.world.distributed:

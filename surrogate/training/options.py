@@ -46,6 +46,12 @@ class TrainOptions:
     min_delta: float = 0.0
     restore_best: bool = True  # end with the weights of the best validation epoch
     checkpoint_every: int = 1  # epochs
+    #: Also checkpoint inside an epoch, every this many optimizer steps (``None``: at epoch
+    #: ends only), so a long epoch cut short resumes from its last such step to the
+    #: weights an uninterrupted run reaches.
+    checkpoint_steps: int | None = None
+    #: ... or once this many seconds have passed since the last checkpoint (rank 0's clock).
+    checkpoint_interval: float | None = None
     keep_checkpoints: int = 2
     resume: bool = False
     progress: bool | None = None  # None: a bar when stderr is a terminal
@@ -117,6 +123,12 @@ class TrainOptions:
         if self.energy_anneal is not None:
             self._coerce("energy_anneal", float)
             require(0 < self.energy_anneal < 1, "energy_anneal must be in (0, 1) or None")
+        if self.checkpoint_steps is not None:
+            self._coerce("checkpoint_steps", int)
+            require(self.checkpoint_steps >= 1, "checkpoint_steps must be >= 1 or None")
+        if self.checkpoint_interval is not None:
+            self._coerce("checkpoint_interval", float)
+            require(self.checkpoint_interval > 0, "checkpoint_interval must be > 0 seconds")
         if self.max_time is not None:
             self._coerce("max_time", float)
             require(self.max_time > 0, f"max_time must be > 0 seconds, not {self.max_time!r}")
@@ -163,6 +175,8 @@ RESUMABLE_CHANGES = frozenset(
         "resume",
         "callbacks",
         "checkpoint_every",
+        "checkpoint_steps",
+        "checkpoint_interval",
         "keep_checkpoints",
         "restore_best",
         "max_time",

@@ -4,6 +4,7 @@ to resume with other settings, and batches streamed from an event file."""
 from __future__ import annotations
 
 import csv
+import math
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from surrogate.errors import SpecError, TrainingError
 from surrogate.events import Events
 from surrogate.io import make_metadata, write_events
 from surrogate.training import EventStream
+from surrogate.training.loop import checkpoint_paths
 from surrogate_generators.flow import Flow
 from surrogate_generators.vae import VAE
 
@@ -63,6 +65,53 @@ def test_resume_reaches_the_same_weights(tmp_path, data):
     )
     assert (tmp_path / "b" / "loss.png").stat().st_size > 1000
     np.testing.assert_array_equal(full.sample(50, seed=1)["x"], resumed.sample(50, seed=1)["x"])
+
+
+FAMILIES = {
+    "vae": HP,
+    "gan": {"latent": 2, "hidden": 16, "blocks": 1},
+    "flow": {"hidden": 16, "blocks": 1, "transforms": 2},
+    "diffusion": {"hidden": 16, "blocks": 1, "steps": 50, "sampling_steps": 4},
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_checkpoint_inside_an_epoch_resumes_to_the_same_weights(tmp_path, data, family):
+    """``checkpoint_steps``: a run cut short between two epoch ends resumes from the step
+    it last saved, skips the batches it trained on, and ends bit-identical, log included."""
+    make = surrogate.surrogate_class(family)
+    opts = {**OPTS, "epochs": 2, "checkpoint_steps": 5}
+    full = make(**FAMILIES[family]).fit(data, seed=5, workdir=tmp_path / "a", **opts)
+    # 17 steps an epoch: saved at run steps 20 and 25 (epoch 2, steps 3 and 8), cut at 27
+    with pytest.raises(Killed):
+        make(**FAMILIES[family]).fit(
+            data, seed=5, workdir=tmp_path / "b", callbacks=[_kill_at(1, 9)], **opts
+        )
+    names = [p.name for p in checkpoint_paths(tmp_path / "b")]
+    assert names[-1] == "epoch-0002-step-000008.pt", names
+    resumed = make(**FAMILIES[family]).fit(data, workdir=tmp_path / "b", resume=True, **opts)
+    a, b = full._state(), resumed._state()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert _log_rows(tmp_path / "a" / "training_log.csv") == _log_rows(
+        tmp_path / "b" / "training_log.csv"
+    )
+
+
+def test_checkpoint_names_sort_by_epoch_then_step(tmp_path, data):
+    """A time interval of ~0 checkpoints after every step; the end of an epoch sorts after
+    its steps, so resume and pruning take the newest."""
+    VAE(**HP).fit(
+        data, seed=5, workdir=tmp_path, checkpoint_interval=1e-9, keep_checkpoints=3, **OPTS
+    )
+    steps = math.ceil(1080 / 64)
+    assert [p.name for p in checkpoint_paths(tmp_path)] == [
+        f"epoch-0004-step-{steps - 1:06d}.pt",
+        f"epoch-0004-step-{steps:06d}.pt",
+        "epoch-0004.pt",
+    ]
+    (tmp_path / "checkpoints" / "epoch-notes.pt").write_text("not a checkpoint")
+    assert checkpoint_paths(tmp_path)[-1].name == "epoch-0004.pt"
 
 
 def test_resume_refuses_other_settings_and_keeps_checkpoints(tmp_path, data):
