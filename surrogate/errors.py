@@ -8,15 +8,63 @@ exception) still show their traceback.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable
+from typing import Any
 
 
 class SurrogateError(Exception):
     """Base class of errors caused by input, files or configuration (not by bugs)."""
 
+    def noted(self, note: str) -> SurrogateError:
+        """The same error, of the same class, with ``note`` appended to its message (what
+        a caller adds: which run, what is kept, how to go on)."""
+        return type(self)(f"{self}{note}")
+
 
 class SpecError(SurrogateError, ValueError):
     """Events or conditions do not match an :class:`~surrogate.spec.EventSpec`."""
+
+
+class NonFiniteError(SpecError):
+    """Events hold NaN or Inf: in ``where`` (``"what: field 'x'"``), ``count`` of ``total``
+    events, the first being number ``event`` (``detail``: where in it, its value...).  A
+    caller that knows where the events go (a file being written) or came from renumbers
+    it with :meth:`noted`."""
+
+    def __init__(
+        self,
+        where: str,
+        *,
+        name: str,
+        event: int,
+        count: int,
+        total: int,
+        detail: str = "",
+        note: str = "",
+    ) -> None:
+        self.where, self.name, self.event, self.count, self.total = where, name, event, count, total
+        self.detail, self.note = detail, note
+        super().__init__(
+            f"{where} has NaN or Inf in {count} of {total} events (the first: event {event}"
+            f"{detail}){note}"
+        )
+
+    def noted(self, note: str, *, offset: int = 0, detail: str = "") -> NonFiniteError:
+        """This error with ``note`` appended (and ``detail`` about the first event), its
+        event counted ``offset`` further on (the events were a slice of something larger)."""
+        return NonFiniteError(
+            **{**self._fields(), "event": self.event + offset},
+            detail=self.detail + detail,
+            note=self.note + note,
+        )
+
+    def _fields(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("where", "name", "event", "count", "total")}
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keyword arguments survive a process pool
+        state = {**self._fields(), "detail": self.detail, "note": self.note}
+        return (functools.partial(type(self), **state), ())
 
 
 class PluginError(SurrogateError):

@@ -42,11 +42,15 @@ class Events:
         spec: EventSpec,
         *,
         what: str = "events",
+        first_event: int = 0,
     ) -> Events:
-        """Build events validated against ``spec`` (dtype cast, shapes, ranges, NaN)."""
-        checked = spec.check_fields(fields, what=what)
+        """Build events validated against ``spec`` (dtype cast, shapes, ranges, NaN);
+        ``first_event``: the number of the first one where they come from (a file's
+        slice), which errors count from."""
+        checked = spec.check_fields(fields, what=what, first_event=first_event)
         n = len(next(iter(checked.values())))
-        return cls(checked, spec.check_conditions(conditions or {}, n, what=what), spec)
+        conds = spec.check_conditions(conditions or {}, n, what=what, first_event=first_event)
+        return cls(checked, conds, spec)
 
     def check(self, spec: EventSpec | None = None, *, what: str = "events") -> Events:
         """Return these events validated against ``spec`` (default: their own)."""

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from .checkpoint import load_model, save_model
-from .errors import SpecError, SurrogateError, check_known
+from .errors import NonFiniteError, SpecError, SurrogateError, check_known
 from .events import Events
 from .io import open_events
 from .settings import as_dict, build, field_defaults
@@ -43,6 +43,18 @@ def check_n(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise SpecError(f"n must be a non-negative integer, not {n!r}")
     return int(n)
+
+
+def checked_output(
+    spec: EventSpec, fields: Mapping[str, Any], conds: dict[str, np.ndarray], what: str
+) -> Events:
+    """A generator's events, checked: NaN or Inf is never handed on (a file of them
+    looks complete), and the error names the event's conditions, to reproduce it."""
+    try:
+        return Events(spec.check_fields(fields, what=what), conds, spec)
+    except NonFiniteError as exc:
+        at = ", ".join(f"{k}={v[exc.event]:.6g}" for k, v in conds.items())
+        raise exc.noted("", detail=f", at {at}" if at else "") from None
 
 
 class Simulator(ABC):
@@ -74,9 +86,7 @@ class Simulator(ABC):
         rng = make_rng(seed)
         conds = self.spec.resolve_conditions(n, conditions, rng)
         fields = self._sample(n, conds, rng)
-        return Events(
-            self.spec.check_fields(fields, what=f"simulator {self.name!r} output"), conds, self.spec
-        )
+        return checked_output(self.spec, fields, conds, f"simulator {self.name!r} output")
 
     @abstractmethod
     def _sample(
@@ -367,7 +377,7 @@ class Surrogate(ABC):
         rng = make_rng(seed)
         conds = self.resolve_conditions(n, conditions, rng)
         fields = self._sample(n, conds, rng)
-        return Events(spec.check_fields(fields, what=f"model {self.name!r} output"), conds, spec)
+        return checked_output(spec, fields, conds, f"model {self.name!r} output")
 
     def resolve_conditions(
         self, n: int, conditions: Conditions, rng: np.random.Generator

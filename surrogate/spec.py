@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SpecError, check_known, suggest
+from .errors import NonFiniteError, SpecError, check_known, suggest
 from .layouts import DEFAULT, get_layout
 
 PRIORS = ("uniform", "loguniform")
@@ -208,12 +208,14 @@ class EventSpec:
 
     # -- checks -------------------------------------------------------------------------
     def check_fields(
-        self, fields: Mapping[str, Any], *, what: str = "events"
+        self, fields: Mapping[str, Any], *, what: str = "events", first_event: int = 0
     ) -> dict[str, np.ndarray]:
         """Return the fields as arrays of the spec's dtype, or raise naming the bad field.
 
         Checks presence, per-event shape, dtype kind (a float field refuses strings or
-        complex numbers), finiteness and the physical bounds.
+        complex numbers), finiteness and the physical bounds.  ``first_event``: the number
+        of the first event where they come from (a slice of a file), so an error names the
+        event a user can find.
         """
         check_known(fields, self.field_names, what, noun="field", error=SpecError)
         out: dict[str, np.ndarray] = {}
@@ -234,7 +236,7 @@ class EventSpec:
                     f"{what}: field {f.name!r} has dtype {arr.dtype}, expected {f.dtype}"
                 )
             arr = arr.astype(f.dtype, copy=False)
-            _check_values(arr, f.name, f.low, f.high, what, "field")
+            _check_values(arr, f.name, (f.low, f.high), what, "field", first_event)
             out[f.name] = arr
         return out
 
@@ -245,11 +247,12 @@ class EventSpec:
         *,
         what: str = "conditions",
         partial: bool = False,
+        first_event: int = 0,
     ) -> dict[str, np.ndarray]:
         """Return every condition as a float64 array of length ``n``; scalars are broadcast.
 
         ``partial``: conditions not given are left out instead of refused (the caller draws
-        them).
+        them); ``first_event`` as in :meth:`check_fields`.
         """
         check_known(conditions, self.condition_names, what, noun="condition", error=SpecError)
         out: dict[str, np.ndarray] = {}
@@ -270,7 +273,7 @@ class EventSpec:
                 raise SpecError(
                     f"{what}: condition {c.name!r} has shape {arr.shape}, expected ({n},)"
                 )
-            _check_values(arr, c.name, c.low, c.high, what, "condition")
+            _check_values(arr, c.name, (c.low, c.high), what, "condition", first_event)
             out[c.name] = arr
         return out
 
@@ -343,16 +346,51 @@ def _shape_or_absent(shape: tuple[int, ...] | None) -> str:
     return "absent" if shape is None else f"shape {shape}"
 
 
+def _non_finite(
+    arr: np.ndarray, bad: np.ndarray, name: str, where: str, first_event: int
+) -> NonFiniteError:
+    """The error naming how many events of ``arr`` (one row an event) are bad, the first,
+    and where in it."""
+    per_event = bad.reshape(len(arr), -1)
+    rows = per_event.any(axis=1)
+    i = int(np.argmax(rows))
+    element = ""
+    if arr.ndim > 1:
+        index = np.unravel_index(int(np.argmax(per_event[i])), arr.shape[1:])
+        element = f", element {tuple(int(e) for e in index)}"
+    value = arr[i][bad[i]].flat[0] if arr.ndim > 1 else arr[i]
+    return NonFiniteError(
+        where,
+        name=name,
+        event=first_event + i,
+        count=int(rows.sum()),
+        total=len(arr),
+        detail=f"{element}, is {value}",
+    )
+
+
 def _check_values(
-    arr: np.ndarray, name: str, low: float | None, high: float | None, what: str, kind: str
+    arr: np.ndarray,
+    name: str,
+    bounds: tuple[float | None, float | None],
+    what: str,
+    kind: str,
+    first_event: int,
 ) -> None:
-    if arr.dtype.kind not in "fc":
+    """Refuse NaN, Inf and values out of ``bounds``, naming the first event that has them."""
+    if arr.dtype.kind not in "fc" or not arr.size:
         return
+    where = f"{what}: {kind} {name!r}"
     bad = ~np.isfinite(arr)
     if bad.any():
-        i = int(np.argmax(bad.reshape(len(arr), -1).any(axis=1))) if arr.ndim else 0
-        raise SpecError(f"{what}: {kind} {name!r} has NaN or Inf values (first in event {i})")
-    if low is not None and not math.isinf(low) and arr.size and arr.min() < low:
-        raise SpecError(f"{what}: {kind} {name!r} has values below {low:g} (min {arr.min():g})")
-    if high is not None and not math.isinf(high) and arr.size and arr.max() > high:
-        raise SpecError(f"{what}: {kind} {name!r} has values above {high:g} (max {arr.max():g})")
+        raise _non_finite(arr, bad, name, where, first_event)
+    low, high = bounds
+    rows = arr.reshape(len(arr), -1)
+    if low is not None and not math.isinf(low) and arr.min() < low:
+        i = first_event + int(np.argmax(rows.min(axis=1) < low))
+        raise SpecError(f"{where} has values below {low:g} (min {arr.min():g}, first in event {i})")
+    if high is not None and not math.isinf(high) and arr.max() > high:
+        i = first_event + int(np.argmax(rows.max(axis=1) > high))
+        raise SpecError(
+            f"{where} has values above {high:g} (max {arr.max():g}, first in event {i})"
+        )

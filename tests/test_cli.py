@@ -218,8 +218,48 @@ def test_nan_in_training_data_is_named(tmp_path, capsys):
     with h5py.File(data, "a") as f:  # corrupt one value behind the toolkit's back
         f["x"][17, 1] = np.inf
     code, _, err = run(capsys, "train", "gaussian", "--data", str(data), "-o", str(tmp_path / "m"))
-    assert code == 1 and "field 'x' has NaN or Inf values (first in event 17)" in err
+    assert code == 1 and "field 'x' has NaN or Inf in 1 of" in err
+    assert "(the first: event 17, element (1,), is inf)" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_nan_from_a_model_at_sampling_is_named_and_not_written(tmp_path, capsys, monkeypatch):
+    """A model that breaks down on one event: the command names the field, the event's
+    number in the output and its conditions, and writes no file."""
+    from surrogate_baseline.gaussian import GaussianSurrogate
+
+    data, model = tmp_path / "toy.h5", tmp_path / "m"
+    run(
+        capsys,
+        "simulate",
+        "toy.gmm2d",
+        "-n",
+        "300",
+        "-o",
+        str(data),
+        "--option",
+        "conditional=true",
+    )
+    run(capsys, "train", "gaussian", "--data", str(data), "-o", str(model))
+    good = GaussianSurrogate._sample
+
+    def breaks_at_150(self, n, conditions, rng):
+        out = good(self, n, conditions, rng)
+        if n == 100 and breaks_at_150.calls == 1:  # the second chunk: events 100-199
+            out["x"][50, 0] = np.inf
+        breaks_at_150.calls += 1
+        return out
+
+    breaks_at_150.calls = 0
+    monkeypatch.setattr(GaussianSurrogate, "_sample", breaks_at_150)
+    out = tmp_path / "gen.h5"
+    argv = ["sample", str(model), "-n", "300", "-o", str(out), "--chunk-size", "100"]
+    code, _, err = run(capsys, *argv, "--seed", "4")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "model 'gaussian' output: field 'x' has NaN or Inf in 1 of 100 events" in err
+    assert "(the first: event 150, element (0,), is inf, at radius=" in err
+    assert "); counted in the output of seed 4, which is not written" in err
+    assert not out.exists()
 
 
 def test_resume_reuses_the_runs_settings_and_overwrite_starts_afresh(tmp_path, capsys):

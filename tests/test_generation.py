@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import surrogate
-from surrogate import EventSpec, Field, Simulator
-from surrogate.errors import SurrogateError
+from surrogate import Condition, EventSpec, Field, Simulator
+from surrogate.errors import NonFiniteError, SurrogateError
 from surrogate.generation import Execution, generate_chunks, generate_to_file
 from surrogate.generation.backends import BackendError, read_cluster_file
 from surrogate.generation.files import worker_threads
@@ -70,6 +70,25 @@ class DiesOnce(Simulator):
             self.marker.write_text("died")
             os._exit(1)
         return super().sample(n, conditions, seed=seed)
+
+
+class NaNAboveOne(Simulator):
+    """Gives NaN in ``x[:, 1]`` for the events whose condition ``e`` is above 1, like a
+    generator that breaks down at one corner of its conditions."""
+
+    name = "test.nan_above_one"
+    version = "0"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = EventSpec(
+            fields=(Field("x", (2,), "float32"),), conditions=(Condition("e", low=0, high=2),)
+        )
+
+    def _sample(self, n, conditions, rng):
+        x = rng.normal(size=(n, 2)).astype(np.float32)
+        x[conditions["e"] > 1, 1] = np.nan
+        return {"x": x}
 
 
 def _toy(tmp_path: Path, name: str, **kw) -> Path:
@@ -316,6 +335,33 @@ def test_a_model_in_memory_is_not_sent_to_workers(tmp_path):
         progress=False,
     )
     _same_events(serial, pool)
+
+
+@pytest.mark.parametrize("backend", ["serial", pytest.param("processes", marks=two_cores)])
+def test_nan_from_a_generator_names_the_event_of_the_output_and_writes_nothing(tmp_path, backend):
+    e = np.full(1000, 0.5)
+    e[[537, 538, 901]] = 1.5
+    with pytest.raises(NonFiniteError) as caught:
+        generate_to_file(
+            NaNAboveOne(),
+            1000,
+            tmp_path / "out.h5",
+            conditions={"e": e},
+            seed=3,
+            chunk_size=100,
+            execution=Execution(backend=backend, workers=2, shard_size=200),
+            progress=False,
+        )
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "field 'x' has NaN or Inf in 2 of 100 events" in message  # the chunk 500:600
+    assert (
+        "(the first: event 537, element (1,), is nan, at e=1.5); counted in the output of seed 3"
+        in message
+    )
+    assert (caught.value.name, caught.value.event) == ("x", 537)
+    assert not (tmp_path / "out.h5").exists()
+    assert not list(tmp_path.glob(".out.h5.tmp-*"))
 
 
 def test_bad_settings_are_one_line_errors(tmp_path):

@@ -46,8 +46,8 @@ from .shards import (
     ShardPlan,
     ShardResult,
     ShardTask,
-    chunk_seed,
     run_shard,
+    sample_chunk,
     shard_events,
     slice_conditions,
 )
@@ -93,10 +93,10 @@ def generate_chunks(
         spec.check_conditions(conditions, n, partial=True)  # fail before any work
     bar = _bar(n, progress)
     try:
-        for i, a in enumerate(range(0, n, chunk_size)):
+        for a in range(0, n, chunk_size):
             b = min(a + chunk_size, n)
-            events = source.sample(
-                b - a, slice_conditions(conditions, a, b), seed=chunk_seed(seed, i)
+            events = sample_chunk(
+                source, seed, a, b, chunk_size, slice_conditions(conditions, a, b)
             )
             bar.update(len(events))
             yield events
@@ -292,8 +292,8 @@ class _ShardedRun:
         try:
             yield from backend.map(run_shard, todo)
         except SurrogateError as exc:
-            raise type(exc)(
-                f"{exc}; {len(self.done)} of {len(self.plan.bounds)} shards are complete in "
+            raise exc.noted(
+                f"; {len(self.done)} of {len(self.plan.bounds)} shards are complete in "
                 f"{self.shards.path}: run the same command again to make the rest"
             ) from None
 

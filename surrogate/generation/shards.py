@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SurrogateError
+from ..errors import NonFiniteError, SurrogateError
 from ..events import Events
 from ..io import EventWriter, open_events
 from ..io.atomic import write_text_atomic
@@ -60,6 +60,21 @@ JOINS = ("copy", "virtual")
 def chunk_seed(seed: int, chunk: int) -> np.random.SeedSequence:
     """The seed of chunk ``chunk`` of a run seeded ``seed`` (see the module docstring)."""
     return np.random.SeedSequence(int(seed), spawn_key=(int(chunk),))
+
+
+def sample_chunk(
+    source: Any, task_seed: int, start: int, stop: int, chunk_size: int, conditions: Any
+) -> Events:
+    """Events ``start:stop`` of a run, one chunk (``start`` a multiple of ``chunk_size``),
+    drawn with the chunk's seed; NaN or Inf among them is named by its event number in
+    the output, which is then not written."""
+    try:
+        return source.sample(
+            stop - start, conditions, seed=chunk_seed(task_seed, start // chunk_size)
+        )
+    except NonFiniteError as exc:
+        note = f"; counted in the output of seed {task_seed}, which is not written"
+        raise exc.noted(note, offset=start) from None
 
 
 def slice_conditions(
@@ -129,9 +144,7 @@ def run_shard(task: ShardTask) -> ShardResult:
         for a in range(task.start, task.stop, task.chunk_size):
             b = min(a + task.chunk_size, task.stop)
             conds = slice_conditions(task.conditions, a - task.start, b - task.start)
-            writer.write(
-                source.sample(b - a, conds, seed=chunk_seed(task.seed, a // task.chunk_size))
-            )
+            writer.write(sample_chunk(source, task.seed, a, b, task.chunk_size, conds))
     record: dict[str, Any] = {"index": task.index, "start": task.start, "stop": task.stop}
     record |= {"sha256": file_digest(path)}
     write_text_atomic(_record_path(path), json.dumps(record))
