@@ -15,7 +15,7 @@ dependencies (torch) are imported only by the plugins that need them.
 from __future__ import annotations
 
 from ._version import __version__
-from .api import sample, simulate, train, validate
+from .api import sample, score, simulate, train, validate
 from .errors import (
     CheckpointError,
     EventFileError,
@@ -50,6 +50,7 @@ __all__ = [
     "load",
     "plugins",
     "sample",
+    "score",
     "simulate",
     "simulator",
     "surrogate",

@@ -55,6 +55,8 @@ def simulate(
     shard_size: int | None = None,
     join: str = "copy",
     progress: bool | None = None,
+    anomaly: str | None = None,
+    anomaly_options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Simulate ``n`` events of the registered simulator ``name`` into ``output``.
 
@@ -62,12 +64,19 @@ def simulate(
     recorded in the file, and the output depends on it and ``chunk_size`` only.  The
     work runs on ``backend`` (``serial``, ``processes``, ``dask``; see
     :mod:`surrogate.generation`) in shards of ``shard_size`` events; a killed run rerun
-    with the same arguments continues.
+    with the same arguments continues.  ``anomaly``: a registered anomaly applied to
+    every event, which makes the file a labelled anomaly sample (:mod:`surrogate.anomaly`).
     """
     execution = Execution.resolve(
         backend, workers, scheduler=scheduler, cluster=cluster, shard_size=shard_size
     )
-    sim = simulator(name, **dict(options or {}))
+    sim: Simulator = simulator(name, **dict(options or {}))
+    if anomaly is not None:
+        from .anomaly import anomalous
+
+        sim = anomalous(sim, anomaly, anomaly_options)
+    elif anomaly_options:
+        raise SpecError("anomaly options (--anomaly-option) need an anomaly (--anomaly NAME)")
     return generate_to_file(
         sim,
         n,
@@ -307,6 +316,40 @@ def reference_simulator(name: str | None, metadata: Mapping[str, Any]) -> Simula
         if name:
             raise
         return None  # the file's producer is not installed here: the family's default
+
+
+def score(
+    model: PathLike | Surrogate,
+    data: PathLike,
+    output: PathLike,
+    *,
+    kind: str | None = None,
+    per_field: bool = False,
+    seed: int = 0,
+    chunk_size: int = 4096,
+    options: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Score every event of the file ``data`` with a trained model into the HDF5 file
+    ``output``: one anomaly score per event, in the file's order, higher meaning more
+    anomalous, each at the event's own conditions (:mod:`surrogate.anomaly.scores`).
+    ``kind``: one of the model's ``score_kinds()`` (default its first); ``per_field``
+    adds a score per field for the kinds that have one; ``options`` tune the kind."""
+    from .anomaly import score_file
+
+    loaded = model if isinstance(model, Surrogate) else load(model)
+    return score_file(
+        loaded,
+        data,
+        output,
+        kind=kind,
+        per_field=per_field,
+        seed=seed,
+        chunk_size=chunk_size,
+        options=dict(options or {}),
+        progress=progress,
+        model_dir=None if isinstance(model, Surrogate) else str(model),
+    )
 
 
 def validate(model: PathLike | Surrogate, **options: Any) -> Report:

@@ -1,11 +1,12 @@
 """The core's own plugin: what every spec and model relies on, registered through the same
 hooks a domain plugin uses (the file layout ``default``, the generic preprocessing
 steps, the generic classifier and validation presets).  Always loaded first and never
-blocked, so the hooks it declares (classifier and validation presets) exist for every
-plugin."""
+blocked, so the hooks it declares (classifier and validation presets, report sections,
+anomalies) exist for every plugin."""
 
 from __future__ import annotations
 
+from .anomaly import hookspecs as anomaly_hookspecs
 from .hookspecs import AddHookspecs, Register, hookimpl
 from .metrics import hookspecs as metrics_hookspecs
 from .validation import hookspecs as validation_hookspecs
@@ -29,6 +30,7 @@ VALIDATION_PRESETS = {"quick": "surrogate.validation.config:QUICK"}
 def add_hookspecs(add: AddHookspecs) -> None:
     add(metrics_hookspecs)
     add(validation_hookspecs)
+    add(anomaly_hookspecs)
 
 
 @hookimpl

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .checkpoint import read_config
 from .errors import CheckpointError, PluginError, SurrogateError, check_known
@@ -27,23 +27,33 @@ def _check_options(kind: str, name: str, factory: Any, options: dict[str, Any]) 
     check_known(options, allowed, f"{kind} {name!r}", error=PluginError)
 
 
-def simulator(name: str, **options: Any) -> Simulator:
-    """Build the registered simulator ``name`` with its factory options."""
-    entry = get_registry().entry("simulator", name)
+T = TypeVar("T")
+
+
+def build_registered(kind: str, name: str, expected: type[T], options: dict[str, Any]) -> T:
+    """Build the registered ``kind`` ``name`` with ``options``: unknown options and a
+    factory's own ValueError or TypeError become one-line errors naming the plugin, and
+    what it returns must be an ``expected``."""
+    entry = get_registry().entry(kind, name)
     factory = entry.resolve()
-    _check_options("simulator", name, factory, options)
+    _check_options(kind, name, factory, options)
     try:
-        sim = factory(**options)
+        obj = factory(**options)
     except (ValueError, TypeError) as exc:  # a plugin's own check of a bad option value
         if isinstance(exc, SurrogateError):
             raise
-        raise PluginError(f"simulator {name!r} (plugin {entry.plugin!r}): {exc}") from exc
-    if not isinstance(sim, Simulator):
+        raise PluginError(f"{kind} {name!r} (plugin {entry.plugin!r}): {exc}") from exc
+    if not isinstance(obj, expected):
         raise PluginError(
-            f"simulator {name!r} factory returned {type(sim).__name__}, not a Simulator"
+            f"{kind} {name!r} factory returned {type(obj).__name__}, not a {expected.__name__}"
         )
-    sim.name = name  # the registry name is the one files and reports record
-    return sim
+    obj.name = name  # type: ignore[attr-defined]  # the registry name is the one files record
+    return obj
+
+
+def simulator(name: str, **options: Any) -> Simulator:
+    """Build the registered simulator ``name`` with its factory options."""
+    return build_registered("simulator", name, Simulator, options)
 
 
 def surrogate_class(name: str) -> type[Surrogate]:

@@ -413,6 +413,65 @@ class Surrogate(ABC):
     def _log_prob(self, events: Events) -> np.ndarray:
         raise SurrogateError(f"model {self.name!r} does not implement log_prob")
 
+    # -- anomaly scores -----------------------------------------------------------------
+    def score_kinds(self) -> dict[str, str]:
+        """The anomaly scores this model gives: name -> what it measures, the default
+        first.  Every score is conditional (an event is compared with what the model
+        expects at its own conditions) and higher means more anomalous.  A family adds its
+        own by extending this and :meth:`_anomaly_score` (the VAE's reconstruction error)."""
+        kinds: dict[str, str] = {}
+        if self.density == "exact":
+            kinds["nll"] = "negative exact log-density"
+        elif self.density == "bound":
+            kinds["nll_bound"] = "negative lower bound of the log-density"
+        kinds["knn"] = (
+            "log distance to the k-th nearest of m model draws at the event's conditions "
+            "(needs no density: the score of a model that has none)"
+        )
+        return kinds
+
+    def per_field_kinds(self) -> tuple[str, ...]:
+        """The kinds of :meth:`score_kinds` that also score each field apart (none here)."""
+        return ()
+
+    def anomaly_score(
+        self,
+        events: Events,
+        kind: str | None = None,
+        *,
+        per_field: bool = False,
+        seed: Seed = 0,
+        **options: Any,
+    ) -> np.ndarray | dict[str, np.ndarray]:
+        """One score per event (higher: more anomalous) of ``kind`` (default: the first of
+        :meth:`score_kinds`); with ``per_field``, a dict field name -> scores, for the
+        kinds that can tell the fields apart.  ``options`` tune a kind (``knn``: ``draws``,
+        ``k``)."""
+        from .anomaly.scores import check_kind, knn_score
+
+        spec = self._require_spec()
+        kind = check_kind(self, kind, per_field)
+        checked = Events.checked(events.fields, events.conditions, spec, what="scored events")
+        known = ("draws", "k") if kind == "knn" else ()
+        check_known(options, known, f"the {kind} score", error=SurrogateError)
+        if kind == "knn":
+            return knn_score(self, checked, seed=seed, **options)
+        return self._anomaly_score(checked, kind, per_field)
+
+    def _anomaly_score(
+        self, events: Events, kind: str, per_field: bool
+    ) -> np.ndarray | dict[str, np.ndarray]:
+        """The scores of a kind the family declared (``events`` are checked)."""
+        if kind in ("nll", "nll_bound"):
+            return -self._log_prob(events)
+        raise SurrogateError(f"model {self.name!r} declares the {kind} score but gives none")
+
+    def score_space(self, events: Events) -> np.ndarray:
+        """Events as the rows of a matrix in which distances compare them (the ``knn``
+        score's): the flattened fields here; a family with preprocessing gives its
+        model-space vectors, where every dimension counts alike."""
+        return self._require_spec().flatten(events.fields).astype(np.float64)
+
     # -- persistence --------------------------------------------------------------------
     @abstractmethod
     def _state(self) -> dict[str, np.ndarray]:

@@ -181,6 +181,11 @@ class TorchSurrogate(Surrogate):
             out[f.name] = a.astype(f.dtype)
         return out
 
+    def score_space(self, events: Events) -> np.ndarray:
+        """The model-space vectors (after preprocessing), where the loss weighs every
+        dimension alike: the space a distance between events means most in."""
+        return self.encode_events(events)[0].astype(np.float64)
+
     def _prepare(self, events: Events) -> tuple[np.ndarray, ...]:
         x, c, _ = self.encode_events(events)
         if not np.isfinite(x).all():

@@ -244,17 +244,54 @@ class VAE(TorchSurrogate):
             x = self._decode_tensor(torch.from_numpy(z).to(self.device), c, gen, noise)
         return Events(self.decode_fields(x.double().cpu().numpy(), conds), conds, spec)
 
-    def reconstruction_error(self, events: Events) -> np.ndarray:
+    def reconstruction_error(self, events: Events, *, per_field: bool = False) -> Any:
         """Per-event anomaly score: mean squared difference between the event and the
-        decoder mean at the posterior mean, in the model's preprocessed (standardised)
-        units, so every dimension counts alike.  Larger means less typical."""
+        decoder mean at the posterior mean, both at the event's conditions, in the model's
+        preprocessed (standardised) units, so every dimension counts alike.  Larger means
+        less typical.  ``per_field``: a dict field -> the mean over that field's values
+        (which field is off)."""
         x, c = self._events_in(events)
         assert self.nets is not None
         ctx = c if c.shape[1] else None
         with self._eval_mode():
             mu, _ = self.nets["encoder"](x, ctx)
             mean, _ = self.nets["decoder"](mu, ctx)
-        return (x - mean).pow(2).mean(-1).double().cpu().numpy()
+        sq = (x - mean).pow(2).double().cpu().numpy()
+        if not per_field:
+            return sq.mean(-1)
+        return {name: part.mean(-1) for name, part in self._field_columns(sq).items()}
+
+    def _field_columns(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """The model-space columns of each field (the preprocessing keeps the spec's
+        flattened layout, one column per value)."""
+        spec = self._require_spec()
+        if x.shape[1] != spec.event_size:
+            raise SurrogateError(
+                f"model {self.name!r}: its model space ({x.shape[1]} columns) does not map "
+                f"onto the fields ({spec.event_size} values): no per-field score"
+            )
+        out, start = {}, 0
+        for f in spec.fields:
+            out[f.name], start = x[:, start : start + f.size], start + f.size
+        return out
+
+    # -- anomaly scores ---------------------------------------------------------------------
+    def score_kinds(self) -> dict[str, str]:
+        kinds = {
+            "reconstruction": "mean squared reconstruction error at the posterior mean, in "
+            "standardised model units",
+            "iwae": f"negative importance-weighted lower bound of the log-density "
+            f"({self.settings.iwae_samples} samples)",
+        }
+        return kinds | {k: v for k, v in super().score_kinds().items() if k != "nll_bound"}
+
+    def per_field_kinds(self) -> tuple[str, ...]:
+        return ("reconstruction",)
+
+    def _anomaly_score(self, events: Events, kind: str, per_field: bool) -> Any:
+        if kind == "reconstruction":
+            return self.reconstruction_error(events, per_field=per_field)
+        return super()._anomaly_score(events, "nll_bound" if kind == "iwae" else kind, per_field)
 
     def interpolate(self, a: Events, b: Events, steps: int = 8) -> Events:
         """Events along the straight latent line between the posterior means of the first

@@ -19,7 +19,7 @@ from .._version import __version__
 from ..errors import SurrogateError
 from ..registry import get_registry
 
-COMMANDS = ("plugins", "info", "simulate", "train", "sample", "validate")
+COMMANDS = ("plugins", "info", "simulate", "train", "sample", "validate", "score")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output file (.h5 or .root)")
     add_key_value(p, "--option", "simulator factory option, e.g. geometry=1-photons")
     add_key_value(p, "--condition", "fixed condition for every event (default: drawn)")
+    p.add_argument(
+        "--anomaly",
+        metavar="NAME",
+        help="apply a registered anomaly to every event (a labelled anomaly sample, e.g. "
+        "for `surrogate validate --anomalies`; `surrogate plugins` lists them)",
+    )
+    add_key_value(p, "--anomaly-option", "option of the anomaly, e.g. layer=2")
     p.add_argument("--seed", type=int, help="random seed (default: fresh, recorded in the file)")
     p.add_argument("--chunk-size", type=count, default=10_000, help="events per chunk")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -44,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         join=args.join,
         progress=False if args.no_progress else None,
+        anomaly=args.anomaly,
+        anomaly_options=dict(args.anomaly_option),
         **execution_options(args),
     )
-    print(f"wrote {args.n} events of {args.name} to {path}")
+    what = f"{args.name} with the anomaly {args.anomaly}" if args.anomaly else args.name
+    print(f"wrote {args.n} events of {what} to {path}")
     return 0

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -38,6 +37,7 @@ from ..events import Events
 from ..interfaces import Simulator, Surrogate, check_n
 from ..io import ROOT_SUFFIXES, EventWriter, make_metadata, write_root, write_virtual
 from ..io.atomic import output_lock
+from ..progress import event_bar
 from ..spec import EventSpec
 from .backends import Backend, Execution, open_backend
 from .shards import (
@@ -63,13 +63,6 @@ def new_seed() -> int:
     return secrets.randbits(63)
 
 
-def _bar(total: int, progress: bool | None, **options: Any) -> Any:
-    from tqdm.auto import tqdm
-
-    shown = sys.stderr.isatty() if progress is None else progress
-    return tqdm(total=total, unit="ev", disable=not shown, dynamic_ncols=True, **options)
-
-
 def _trained_spec(source: Simulator | Surrogate) -> EventSpec:
     if source.spec is None:
         raise SurrogateError("the model is not trained (no event spec)")
@@ -91,7 +84,7 @@ def generate_chunks(
     spec = _trained_spec(source)
     if conditions is not None:
         spec.check_conditions(conditions, n, partial=True)  # fail before any work
-    bar = _bar(n, progress)
+    bar = event_bar(n, progress)
     try:
         for a in range(0, n, chunk_size):
             b = min(a + chunk_size, n)
@@ -275,7 +268,7 @@ class _ShardedRun:
                 len(todo),
             )
         start = sum(b - a for i, (a, b) in enumerate(bounds) if i in self.done)
-        bar = _bar(self.plan.n, progress, initial=start)
+        bar = event_bar(self.plan.n, progress, initial=start)
         bar.set_postfix_str(f"shards {len(self.done)}/{total}")
         try:
             with open_backend(self.execution) as backend:

@@ -46,6 +46,7 @@ from ..events import Events
 from ..io import EventWriter, open_events
 from ..io.atomic import write_text_atomic
 from ..memory import peak_rss_mb
+from ..seeds import chunk_seed
 from ..spec import EventSpec
 from .sources import Source, build
 
@@ -55,11 +56,6 @@ PLAN = "plan.json"
 PLAN_FORMAT = "surrogate-shards"
 PLAN_VERSION = 1
 JOINS = ("copy", "virtual")
-
-
-def chunk_seed(seed: int, chunk: int) -> np.random.SeedSequence:
-    """The seed of chunk ``chunk`` of a run seeded ``seed`` (see the module docstring)."""
-    return np.random.SeedSequence(int(seed), spawn_key=(int(chunk),))
 
 
 def sample_chunk(
