@@ -8,6 +8,12 @@ fields (the preprocessing Jacobian is added).  :meth:`Flow.sample_and_log_prob` 
 events and their log-density together, which is what importance weighting and Boltzmann
 generators need.
 
+Latent space (:mod:`surrogate.latent`): the flow's standard-normal base space.
+:meth:`Flow.to_latent` maps events through the preprocessing and the flow's forward
+transform ``z = f(x; c)``, :meth:`Flow.from_latent` back through its inverse and the
+preprocessing's inverse (clipped to the fields' bounds, as ``sample`` is), so decoding an
+encoded event gives it back to float32 precision, and decoding prior draws is sampling.
+
 The flow library sits behind :mod:`.flow_backends` (nflows 0.14 today).  The objective
 is swappable: ``training_loss`` is forward KL (negative log-likelihood of the data); a
 Boltzmann-generator family can subclass and return the reverse KL
@@ -25,7 +31,8 @@ from torch import nn
 
 from surrogate.errors import TrainingError
 from surrogate.events import Events
-from surrogate.interfaces import Conditions, Seed, check_n, make_rng
+from surrogate.interfaces import Conditions, Seed, check_n, checked_output, make_rng
+from surrogate.latent import check_latent, checked_events
 
 from .base import Batch, TorchSurrogate, seeded_torch, torch_seed
 from .flow_backends import FlowModule, build_flow
@@ -153,6 +160,46 @@ class Flow(TorchSurrogate):
 
     def _log_density(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return self.flow.log_prob(x, c if c.shape[1] else None)
+
+    # -- latent space (surrogate.latent) -------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        """The base space has the model space's dimension."""
+        return self.x_dim
+
+    def to_latent(self, events: Events) -> np.ndarray:
+        """The base point ``f(x; c)`` of each event, ``(n, latent_dim)`` float64."""
+        self._require_trained()
+        x, c, _ = self.encode_events(checked_events(self, events, "encoded events"))
+        return self._through(self.flow.to_base, x, c)
+
+    def from_latent(
+        self,
+        z: np.ndarray,
+        conditions: Conditions = None,
+        *,
+        noise: bool = False,
+        seed: Seed = None,
+    ) -> Events:
+        """The events of base points ``z`` at ``conditions`` (``None``: drawn as ``sample``
+        draws them, from ``seed``); deterministic, so ``noise`` changes nothing."""
+        self._require_trained()
+        z = check_latent(self, z).astype(np.float32)
+        conds = self.resolve_conditions(len(z), conditions, make_rng(seed))
+        c = self.condition_encoder.encode(conds, len(z))
+        fields = self.decode_fields(self._through(self.flow.from_base, z, c), conds)
+        return checked_output(self._require_spec(), fields, conds, "flow output")
+
+    def _through(self, fn: Any, x: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """``fn(x, context)`` in batches of ``sample_batch_size``, float64 numpy out."""
+        out = []
+        with self._eval_mode():
+            for start in range(0, len(x), self.sample_batch_size):
+                sl = slice(start, start + self.sample_batch_size)
+                ct = torch.from_numpy(c[sl]).to(self.device)
+                xt = torch.from_numpy(np.ascontiguousarray(x[sl])).to(self.device)
+                out.append(fn(xt, ct if ct.shape[1] else None).double().cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, self.x_dim))
 
     def sample_and_log_prob(
         self, n: int, conditions: Conditions = None, *, seed: Seed = None

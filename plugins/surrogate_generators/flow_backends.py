@@ -7,7 +7,11 @@ A backend builds a :class:`FlowModule`: an ``nn.Module`` with
 ``sample_and_log_prob(context, n=None, generator=None) -> (x, log_q)``
     reparameterised samples (gradients flow through them, as reverse-KL training needs)
     and their log-density; ``context`` ``(B, C)`` gives one sample per row, or ``None``
-    with ``n`` for an unconditional flow.
+    with ``n`` for an unconditional flow;
+``to_base(x, context) -> z`` and ``from_base(z, context) -> x``
+    the flow's map between model space and its standard-normal base space and its
+    inverse (the latent space of :mod:`surrogate.latent`); ``from_base`` of base draws is
+    ``sample``.
 
 Only the nflows backend exists today (``nflows==0.14``, pinned).  It uses the transforms
 that work on torch 2.x (see shared/reference/boltzmann.md section 4): rational-quadratic
@@ -56,6 +60,12 @@ class FlowModule(nn.Module):
     ) -> torch.Tensor:
         return self.sample_and_log_prob(context, n, generator)[0]
 
+    def to_base(self, x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def from_base(self, z: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
 
 def _standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z.pow(2).sum(-1) + z.shape[-1] * LOG_2PI)
@@ -81,11 +91,22 @@ class NflowsFlow(FlowModule):
             raise ValueError("give a context or a number of samples")
         device = next(self.parameters()).device
         z = torch.randn((n, self.features), generator=generator, device=device)
-        try:
-            x, logabsdet = self.transform.inverse(z, context=context)
-        except AssertionError:
-            x, logabsdet = self._inverse_float64(z, context)
+        x, logabsdet = self._inverse(z, context)
         return x, _standard_normal_log_prob(z) - logabsdet
+
+    def to_base(self, x, context):
+        return self.transform(x, context=context)[0]
+
+    def from_base(self, z, context):
+        return self._inverse(z, context)[0]
+
+    def _inverse(
+        self, z: torch.Tensor, context: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            return self.transform.inverse(z, context=context)
+        except AssertionError:
+            return self._inverse_float64(z, context)
 
     def _inverse_float64(
         self, z: torch.Tensor, context: torch.Tensor | None

@@ -14,7 +14,9 @@ dimension), ``"heteroscedastic"`` (predicted per event) or ``"fixed"`` (``fixed_
 grows (``density = "bound"``); it is deterministic (fixed internal seed).
 
 Extras for physics use: :meth:`VAE.encode`, :meth:`VAE.decode`,
-:meth:`VAE.reconstruction_error` (anomaly score) and :meth:`VAE.interpolate`.
+:meth:`VAE.reconstruction_error` (anomaly score) and :meth:`VAE.interpolate`.  The
+latent space of :mod:`surrogate.latent` is z: :meth:`VAE.to_latent` is the posterior
+mean, :meth:`VAE.from_latent` the decoder (its mean, or with its noise as ``sample``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from surrogate import latent
 from surrogate.errors import SurrogateError
 from surrogate.events import Events
 
@@ -244,6 +247,27 @@ class VAE(TorchSurrogate):
             x = self._decode_tensor(torch.from_numpy(z).to(self.device), c, gen, noise)
         return Events(self.decode_fields(x.double().cpu().numpy(), conds), conds, spec)
 
+    @property
+    def latent_dim(self) -> int:
+        return self.latent
+
+    def to_latent(self, events: Events) -> np.ndarray:
+        """The posterior mean of each event, ``(n, latent)`` (:mod:`surrogate.latent`)."""
+        return self.encode(events)["mean"]
+
+    def from_latent(
+        self,
+        z: np.ndarray,
+        conditions: dict[str, Any] | None = None,
+        *,
+        noise: bool = False,
+        seed: Any = None,
+    ) -> Events:
+        """``decode``; ``noise=True`` decodes as ``sample`` does (with the decoder noise
+        where ``sample_noise``), so prior draws decoded are the model's distribution."""
+        noise = noise and bool(self.settings.sample_noise)
+        return self.decode(latent.check_latent(self, z), conditions, noise=noise, seed=seed)
+
     def reconstruction_error(self, events: Events, *, per_field: bool = False) -> Any:
         """Per-event anomaly score: mean squared difference between the event and the
         decoder mean at the posterior mean, both at the event's conditions, in the model's
@@ -295,14 +319,6 @@ class VAE(TorchSurrogate):
 
     def interpolate(self, a: Events, b: Events, steps: int = 8) -> Events:
         """Events along the straight latent line between the posterior means of the first
-        event of ``a`` and of ``b`` (decoder means; conditions interpolated linearly)."""
-        if steps < 2:
-            raise SurrogateError("interpolate needs steps >= 2")
-        za, zb = self.encode(a[:1])["mean"][0], self.encode(b[:1])["mean"][0]
-        t = np.linspace(0.0, 1.0, int(steps))[:, None]
-        z = (1 - t) * za + t * zb
-        conds = {
-            k: (1 - t[:, 0]) * float(a.conditions[k][0]) + t[:, 0] * float(b.conditions[k][0])
-            for k in self._require_spec().condition_names
-        }
-        return self.decode(z, conds or None, noise=False)
+        event of ``a`` and of ``b`` (decoder means; conditions interpolated linearly):
+        :func:`surrogate.latent.interpolate` with ``path="linear"``."""
+        return latent.interpolate(self, a, b, steps, path="linear")
