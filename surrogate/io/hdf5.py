@@ -12,6 +12,7 @@ leaves a file that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,7 @@ import numpy as np
 from ..errors import EventFileError, SpecError, SurrogateError
 from ..events import Events
 from ..layouts import get_layout
+from ..memory import out_of_memory
 from ..spec import EventSpec
 from .atomic import atomic_path
 from .metadata import decode, encode
@@ -58,6 +60,12 @@ class EventWriter:
 
     Use as a context manager: an exception inside the block removes the temporary file.
     ``align``: see :func:`chunk_rows`.
+
+    The datasets stay open while the file is written: a dataset closed after each batch
+    flushes its chunks from its destructor, where h5py only prints a failure (a full
+    disk), so the batch would seem written.  Open, a failed write raises where it
+    happens, or at the latest on ``close``; the disk's being full becomes one
+    :class:`~surrogate.io.atomic.DiskFullError` naming the output.
     """
 
     def __init__(
@@ -74,12 +82,13 @@ class EventWriter:
         self.spec = spec
         self.metadata = dict(metadata)
         self.n = 0
+        self._file: Any = None
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         try:
             self._file = h5py.File(tmp, "w")
-            for name, (shape, dtype) in _datasets(spec).items():
-                self._file.create_dataset(
+            self._ds = {
+                name: self._file.create_dataset(
                     name,
                     shape=(0, *shape),
                     maxshape=(None, *shape),
@@ -87,8 +96,10 @@ class EventWriter:
                     chunks=(chunk_rows(shape, dtype, align), *shape),
                     **COMPRESSION,
                 )
+                for name, (shape, dtype) in _datasets(spec).items()
+            }
         except BaseException:
-            self._atomic.__exit__(*sys.exc_info())
+            self.abort(sys.exc_info())
             raise
 
     def write(self, events: Events) -> None:
@@ -97,7 +108,7 @@ class EventWriter:
         m = len(events)
         for name, (shape, _) in _datasets(self.spec).items():
             data = events[name]
-            ds = self._file[name]
+            ds = self._ds[name]
             ds.resize(self.n + m, axis=0)
             ds[self.n :] = data.reshape(m, *shape)
         self.n += m
@@ -117,7 +128,7 @@ class EventWriter:
                 return
             m = len(source)
             for name in _datasets(self.spec):
-                src, dst = source._h5()[name], self._file[name]
+                src, dst = source._h5()[name], self._ds[name]
                 dst.resize(self.n + m, axis=0)
                 for chunk in range(src.id.get_num_chunks()):
                     info = src.id.get_chunk_info(chunk)
@@ -128,7 +139,7 @@ class EventWriter:
 
     def _chunks_line_up(self, source: EventFile) -> bool:
         for name in _datasets(self.spec):
-            src, dst = source._h5()[name], self._file[name]
+            src, dst = source._h5()[name], self._ds[name]
             same = src.chunks == dst.chunks and src.dtype == dst.dtype
             same = same and src.compression == dst.compression and src.shuffle == dst.shuffle
             if not same or self.n % dst.chunks[0]:
@@ -136,17 +147,43 @@ class EventWriter:
         return True
 
     def close(self) -> Path:
-        self.metadata["n_events"] = self.n
-        for key, value in encode(self.metadata).items():
-            self._file.attrs[key] = value
-        self._file.close()
+        """Write the metadata, close the file and give it its name (on a failure the
+        temporary file is removed, as :meth:`abort` does)."""
+        try:
+            self.metadata["n_events"] = self.n
+            for key, value in encode(self.metadata).items():
+                self._file.attrs[key] = value
+            self._file.flush()  # what can fail, while the handles are whole
+            self._ds = {}
+            file, self._file = self._file, None  # a failed close leaves nothing to discard
+            file.close()
+        except BaseException:
+            self.abort(sys.exc_info())
+            raise
         self._atomic.__exit__(None, None, None)
         return self.path
 
     def abort(self, exc_info: tuple[Any, Any, Any]) -> None:
-        """Close and delete the temporary file; the target path is left untouched."""
-        self._file.close()
+        """Close and delete the temporary file; the target path is left untouched.  A
+        failure for want of space is raised as a DiskFullError instead of ``exc_info``."""
+        self._discard()
         self._atomic.__exit__(*exc_info)
+
+    def _discard(self) -> None:
+        """Close the file without writing what HDF5 still holds: its descriptor is
+        pointed at ``/dev/null`` first.  After a failed write (a full disk) HDF5 would
+        try those writes again on close, fail again and leave handles that crash the
+        interpreter when they are freed; the file is being deleted anyway."""
+        if self._file is None or not self._file.id.valid:
+            return
+        with contextlib.suppress(Exception):
+            fd = self._file.id.get_vfd_handle()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)
+            os.close(null)
+        self._ds = {}
+        with contextlib.suppress(Exception):
+            self._file.close()
 
     def __enter__(self) -> EventWriter:
         return self
@@ -199,6 +236,12 @@ def write_events(path: str | os.PathLike[str], events: Events, metadata: Mapping
         for batch in events.batches(65536):
             writer.write(batch)
     return Path(path)
+
+
+def _read_failed(path: Path, exc: BaseException) -> SurrogateError:
+    """The error of a read that failed: HDF5 could not allocate a chunk (the process is
+    out of memory, which no damage explains), or the file is damaged."""
+    return out_of_memory(exc) or EventFileError(f"{path}: read failed, file truncated? ({exc})")
 
 
 class EventFile:
@@ -296,7 +339,7 @@ class EventFile:
             fields = {fl.name: f[fl.name][key] for fl in self.spec.fields}
             conds = {c.name: f[c.name][key].reshape(-1) for c in self.spec.conditions}
         except H5_DAMAGE as exc:
-            raise EventFileError(f"{self.path}: read failed, file truncated? ({exc})") from exc
+            raise _read_failed(self.path, exc) from exc
         return Events.checked(fields, conds, self.spec, what=str(self.path))
 
     def read_conditions(self, key: slice) -> dict[str, np.ndarray]:
@@ -308,7 +351,7 @@ class EventFile:
                 c.name: self._h5()[c.name][start:stop].reshape(-1) for c in self.spec.conditions
             }
         except H5_DAMAGE as exc:
-            raise EventFileError(f"{self.path}: read failed, file truncated? ({exc})") from exc
+            raise _read_failed(self.path, exc) from exc
         return self.spec.check_conditions(conds, stop - start, what=str(self.path))
 
     def batches(self, size: int) -> Iterator[Events]:

@@ -9,7 +9,10 @@ events left over at the end of a window are carried into the next one, so every 
 is what makes a resumed run see the same batches as an uninterrupted one.
 
 When the prepared training data fit in ``memory_limit`` bytes (``in_memory="auto"``) they
-are prepared once and shuffled globally every epoch instead.
+are prepared once and shuffled globally every epoch instead.  A process that may use less
+(:func:`surrogate.memory.memory_budget`: an rlimit, a cgroup, little free memory) takes a
+quarter of what it has left instead, for that choice and the window; the batches then
+differ from those of a roomier run, as any other ``memory_limit`` makes them differ.
 
 Under several processes (:mod:`.distributed`) every process makes these same global
 batches and the loop keeps its slice of each, so the batches, and with them the
@@ -30,6 +33,7 @@ import numpy as np
 
 from ..errors import TrainingError
 from ..events import Events
+from ..memory import memory_budget
 
 Arrays = tuple[np.ndarray, ...]
 Prepare = Callable[[Events], Arrays]
@@ -90,12 +94,15 @@ class EventStream:
         per_event = 2 * (
             sum(v.nbytes for v in probe.fields.values()) + 8 * (len(probe.conditions) + 1)
         )
+        # the option, or less where the process may not use that much (an rlimit, a
+        # cgroup, a busy machine): what decides in memory or streamed, and the window
+        budget = memory_budget(memory_limit, what="training data")
         # a window of blocks takes at most a quarter of the memory budget
-        fit = max(int(float(memory_limit) / 4 / max(per_event, 1)), 1)
+        fit = max(int(budget / 4 / max(per_event, 1)), 1)
         self.window_events = max(min(int(window_events), fit), self.batch_size)
         self._cache: dict[str, Arrays] = {}
         if in_memory == "auto":
-            in_memory = per_event * n <= float(memory_limit)
+            in_memory = per_event * n <= budget
         self.in_memory = bool(in_memory)
 
     @property

@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import EventFileError, SpecError, SurrogateError
 from ..events import Events
 from ..factories import simulator
+from ..memory import memory_budget
 from ..spec import EventSpec
 
 log = logging.getLogger("surrogate.validation")
@@ -274,13 +275,14 @@ def read_random(reader: Any, m: int, rng: np.random.Generator) -> Events:
 
 def read_indices(reader: Any, idx: np.ndarray) -> Events:
     """The events at the sorted positions ``idx`` (not empty), read in slices of at most
-    :data:`READ_BYTES` from the first position to the last."""
-    total = len(reader)
+    :data:`READ_BYTES` (or what the process may use, if less) from the first position to
+    the last."""
     per_event = sum(f.size * np.dtype(f.dtype).itemsize for f in reader.spec.fields) or 1
-    chunk = max(1, min(total, READ_BYTES // per_event))
+    last = int(idx[-1]) + 1
+    chunk = max(1, min(last, int(memory_budget(READ_BYTES)) // per_event))
     parts = []
-    for start in range(int(idx[0]), int(idx[-1]) + 1, chunk):
-        stop = min(start + chunk, total)
+    for start in range(int(idx[0]), last, chunk):
+        stop = min(start + chunk, last)
         lo, hi = np.searchsorted(idx, [start, stop])
         if hi > lo:
             batch = reader[start:stop]

@@ -28,6 +28,7 @@ import contextlib
 import datetime as _dt
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -47,9 +48,9 @@ from ..errors import SurrogateError
 from ..events import Events
 from ..factories import load
 from ..interfaces import Simulator, Surrogate
-from ..io.atomic import output_lock
+from ..io.atomic import output_lock, space_errors
 from ..jsonutil import to_json
-from ..memory import peak_rss_mb
+from ..memory import SHARE, memory_budget, peak_rss_mb
 from ..metrics import Sample, metrics_for, observable_sets_for, result_rows
 from ..metrics.base import Metric, ObservableSet
 from ..metrics.classifier import ClassifierTest
@@ -334,7 +335,7 @@ def _checks(
     model, spec, model_path = _load(model)
     shards = sharded.resolve(int(n), spec, model_path is None, **sharding)
     cfg = load_config(config)
-    batch_size = int(_first(batch_size, cfg.batch_size, DEFAULT_BATCH))
+    batch_size = int(_first(batch_size, cfg.batch_size, _default_batch(spec)))
     if batch_size < 1:
         raise ValidationError("batch size must be >= 1")
     dev = str(resolve_device(device, error=ValidationError))  # a name: JSON, metrics
@@ -367,6 +368,15 @@ def _checks(
         out=out,
         sharding=shards,
     )
+
+
+def _default_batch(spec: EventSpec) -> int:
+    """:data:`DEFAULT_BATCH`, or fewer events where a batch would not fit in a quarter of
+    the share a holder may take of what the process may use (the model's sampling and the
+    inverse preprocessing make several float64 copies of a batch): a wide event under a
+    memory limit."""
+    room = memory_budget(math.inf, share=SHARE / 4)
+    return min(DEFAULT_BATCH, sharded.events_fitting(spec, room, samples=1))
 
 
 def _first(*values: Any) -> Any:
@@ -663,23 +673,25 @@ def _write_report(
     clock: _Stopwatch,
 ) -> None:
     """Plots, sections, ``report.json`` and ``report.html`` into a fresh folder beside
-    ``out``, which then replaces ``out``: an interrupted run leaves the previous report
+    ``out``, which then replaces ``out``: an interrupted run, or one that finds the disk
+    full (a :class:`~surrogate.io.atomic.DiskFullError`), leaves the previous report
     whole."""
     out = plan.out
     parent = out.parent if str(out.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
     try:
-        with clock.stage("plots"):
-            data["plots"] = _plots(
-                data, samples, plan.model.name, tmp / PLOTS, plan.config.max_plots
-            )
-        with clock.stage("sections"):
-            data["sections"] = _sections(plan, truth, samples, tmp)
-        clock.total()
-        data["runtime"] = {"stages_seconds": clock.seconds, "peak_rss_mb": peak_rss_mb()}
-        _write_json(tmp / REPORT_JSON, data)
-        (tmp / REPORT_HTML).write_text(render_html(data, tmp), encoding="utf-8")
+        with space_errors(out, tmp):  # a full disk: one line naming the report
+            with clock.stage("plots"):
+                data["plots"] = _plots(
+                    data, samples, plan.model.name, tmp / PLOTS, plan.config.max_plots
+                )
+            with clock.stage("sections"):
+                data["sections"] = _sections(plan, truth, samples, tmp)
+            clock.total()
+            data["runtime"] = {"stages_seconds": clock.seconds, "peak_rss_mb": peak_rss_mb()}
+            _write_json(tmp / REPORT_JSON, data)
+            (tmp / REPORT_HTML).write_text(render_html(data, tmp), encoding="utf-8")
         tmp.chmod(0o755)
         _swap_into(tmp, out)
     except BaseException:

@@ -50,6 +50,7 @@ from ..errors import SurrogateError
 from ..events import Events
 from ..generation.backends import Execution, open_backend
 from ..generation.sources import Source, build
+from ..memory import memory_budget
 from ..metrics import Sample, observable_sets_for
 from ..metrics.base import Accumulator, ObservableSet
 from . import groundtruth as gt
@@ -62,7 +63,8 @@ log = logging.getLogger("surrogate.validation")
 
 #: events per sample that the event-reading metrics, plots and sections see at scale
 DEFAULT_SUBSAMPLE = 200_000
-#: validation shards by itself where its three samples would take more than this
+#: validation shards by itself where its three samples would take more than this (or
+#: than what the process may use, if less)
 MEMORY_BUDGET = 2 * 2**30
 #: bytes of memory per event and sample, as multiples of the event's own: the events,
 #: their observables and features, and the copies concatenation makes
@@ -111,9 +113,13 @@ def resolve(
 ) -> Sharding | None:
     """The sharding of a validation of ``n`` events per sample, or ``None`` (in memory,
     as always): sharded when any of these settings is given or the three samples would
-    exceed :data:`MEMORY_BUDGET`."""
+    exceed :data:`MEMORY_BUDGET`, or what the process may use if less
+    (:func:`~surrogate.memory.memory_budget`).  Unless given, a shard and the subsample
+    take at most half of what the process may use each, so a validation of large events
+    under a small limit runs in small shards instead of running out of memory."""
     asked = [backend, scheduler, cluster, shard_size, subsample]
-    if all(v is None for v in asked) and (workers or 1) == 1 and not _too_big(n, spec):
+    whole = events_fitting(spec, memory_budget(MEMORY_BUDGET, what="validation samples"))
+    if all(v is None for v in asked) and (workers or 1) == 1 and n <= whole:
         return None
     execution = Execution.resolve(
         backend, int(workers or 1), scheduler=scheduler, cluster=cluster, shard_size=shard_size
@@ -123,16 +129,27 @@ def resolve(
             f"a model in memory validates on the serial backend only, not {execution.backend}: "
             "save it and pass its directory"
         )
-    m = DEFAULT_SUBSAMPLE if subsample is None else subsample
+    # where the process cannot hold the defaults, a shard and the subsample share what
+    # it may use (not divided by the workers, which would make the numbers depend on them)
+    half = max(events_fitting(spec, memory_budget(math.inf)) // 2, 1)
+    if shard_size is None:
+        execution = replace(execution, shard_size=min(execution.shard_size, half))
+    m = max(min(DEFAULT_SUBSAMPLE, half), 10) if subsample is None else subsample
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 10:
         raise ShardingError(f"subsample must be an integer >= 10, not {subsample!r}")
     return Sharding(execution, min(int(m), n))
 
 
-def _too_big(n: int, spec: EventSpec) -> bool:
+def event_bytes(spec: EventSpec) -> int:
+    """Bytes of one event as it is held in memory: its fields and conditions."""
     per_event = sum(f.size * np.dtype(f.dtype).itemsize for f in spec.fields)
-    per_event += 8 * len(spec.condition_names)
-    return 3 * n * per_event * MEMORY_FACTOR > MEMORY_BUDGET
+    return per_event + 8 * len(spec.condition_names)
+
+
+def events_fitting(spec: EventSpec, budget: float, *, samples: int = 3) -> int:
+    """Events per sample of which ``samples`` samples, their observables and their
+    copies fit in ``budget`` bytes (:data:`MEMORY_FACTOR`; ``inf``: no limit known)."""
+    return max(int(min(budget / (samples * event_bytes(spec) * MEMORY_FACTOR), 2**62)), 1)
 
 
 # -- what travels to the workers --------------------------------------------------------
