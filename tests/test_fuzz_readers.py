@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+from typing import NamedTuple
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import surrogate
 from surrogate.errors import SurrogateError
+from surrogate.io.root import METADATA_KEY
 
 QUICK = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 LONG = settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
@@ -31,7 +34,10 @@ JSON = st.recursive(
 
 def _one_line(exc: BaseException) -> None:
     assert isinstance(exc, SurrogateError), f"{type(exc).__name__}: {exc}"
-    assert str(exc).strip(), "an empty message"
+    message = str(exc)
+    assert message.strip(), "an empty message"
+    assert "\n" not in message, f"a message of several lines: {message!r}"
+    message.encode("utf-8")  # a terminal can print it (no unpaired surrogate)
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +55,11 @@ def model_config(tmp_path_factory) -> dict:
     return json.loads((path / "config.json").read_text())
 
 
-def _read_event_file(path) -> None:
+def _read_event_file(path, spec=None) -> None:
     from surrogate.io import open_events
 
     try:
-        with open_events(path) as f:
+        with open_events(path, spec) as f:
             for _ in f.batches(100):
                 pass
     except Exception as exc:
@@ -120,6 +126,158 @@ def _mutate(config: dict, path: list[str], value, how: str) -> dict:
     else:
         node[path[-1]] = value
     return config
+
+
+class EventFileSample(NamedTuple):
+    """A real event file's bytes and metadata, shown short in a failing example."""
+
+    data: bytes
+    metadata: dict
+
+    def __repr__(self) -> str:
+        return f"<an event file of {len(self.data)} bytes>"
+
+
+@pytest.fixture(scope="module")
+def root_file(tmp_path_factory) -> EventFileSample:
+    """A small ROOT event file of the toolkit's own (a field and a condition)."""
+    from surrogate.io import open_events
+
+    path = tmp_path_factory.mktemp("fuzz") / "toy.root"
+    surrogate.simulate(
+        "toy.gmm2d", 200, path, options={"conditional": True}, seed=0, progress=False
+    )
+    with open_events(path) as f:
+        return EventFileSample(path.read_bytes(), f.metadata)
+
+
+@QUICK
+@given(*CORRUPTION)
+@example(0.5, [])  # uproot's message for a truncated file spans three lines
+@example(1.0, [(0.0, 0)])  # not a ROOT file at all
+def test_corrupt_root_files_give_one_line_errors(tmp_path_factory, root_file, cut, flips):
+    path = tmp_path_factory.mktemp("f") / "bad.root"
+    path.write_bytes(_corrupt(root_file.data, cut, flips))
+    _read_event_file(path)
+
+
+@pytest.mark.slow
+@LONG
+@given(*CORRUPTION)
+def test_corrupt_root_files_long(tmp_path_factory, root_file, cut, flips):
+    path = tmp_path_factory.mktemp("f") / "bad.root"
+    path.write_bytes(_corrupt(root_file.data, cut, flips))
+    _read_event_file(path)
+
+
+@QUICK
+@given(st.sampled_from([b"", b"root"]), st.binary(max_size=4096))
+def test_arbitrary_bytes_are_not_a_root_file(tmp_path_factory, magic, data):
+    path = tmp_path_factory.mktemp("f") / "x.root"
+    path.write_bytes(magic + data)
+    _read_event_file(path)
+
+
+#: how a branch of the toy file is written: as the writer does, left out, another dtype
+#: and per-event shape, or jagged (``var * float64``, a different length in every event)
+BRANCHES = st.one_of(
+    st.just("as written"),
+    st.none(),
+    st.tuples(
+        st.sampled_from(["f4", "f8", "i4", "i8", "u1", "bool"]),
+        st.sampled_from([(), (1,), (2,), (3,), (2, 2)]),
+        st.sampled_from([0.0, 1.5, -1.0, math.nan, math.inf, 1e300]),
+    ),
+    st.just("jagged"),
+)
+#: what ``surrogate_metadata`` holds: the real metadata with one entry mutated, any
+#: text, nothing, or a tree instead of a string
+METADATA = st.one_of(
+    st.just("kept"),
+    _mutations(),
+    st.sampled_from(["absent", "a tree"]),
+    st.text(max_size=40),
+)
+#: the branches as the writer makes them: (dtype, per-event shape, a value)
+WRITTEN = {"x": ("f4", (2,), 1.5), "radius": ("f8", (), 2.5)}
+
+
+@st.composite
+def root_layouts(draw) -> dict:
+    """The toy file's branches ``x`` float32[2] and ``radius`` float64 (and a stray one),
+    each left out, retyped, reshaped or made jagged; the tree may be another object."""
+    return {
+        "n": draw(st.integers(0, 4)),
+        "branches": {
+            "x": draw(BRANCHES),
+            "radius": draw(BRANCHES),
+            "extra": draw(st.none() | BRANCHES),
+        },
+        "metadata": draw(METADATA),
+        "tree": draw(st.sampled_from(["events", "events", "other", "a string"])),
+    }
+
+
+def _branch_data(name: str, how, n: int):
+    """(the type ``mktree`` takes, the ``n`` entries ``extend`` takes) of a branch."""
+    import awkward as ak
+    import numpy as np
+
+    if how == "jagged":
+        return "var * float64", ak.Array([[0.5] * i for i in range(n)])
+    dtype, shape, value = WRITTEN.get(name, WRITTEN["x"]) if how == "as written" else how
+    if dtype[0] != "f":
+        value = 0 if not math.isfinite(value) else int(max(0.0, min(value, 200.0)))
+    with np.errstate(over="ignore"):  # 1e300 is inf in float32
+        return (np.dtype(dtype), shape), np.full((n, *shape), value).astype(dtype)
+
+
+def _metadata_text(how, metadata: dict, n: int) -> str:
+    if isinstance(how, tuple):
+        return json.dumps(_mutate({**metadata, "n_events": n}, *how), allow_nan=True)
+    return json.dumps({**metadata, "n_events": n}) if how == "kept" else how
+
+
+def _write_root_layout(path, layout: dict, metadata: dict) -> None:
+    import uproot
+
+    n, meta = layout["n"], layout["metadata"]
+    data = {k: _branch_data(k, v, n) for k, v in layout["branches"].items() if v is not None}
+    with uproot.recreate(path) as f:
+        if layout["tree"] == "a string":
+            f["events"] = "not a tree"
+        elif data:
+            tree = f.mktree(layout["tree"], {k: t for k, (t, _) in data.items()})
+            if n:
+                tree.extend({k: v for k, (_, v) in data.items()})
+        if meta == "a tree":
+            f.mktree(METADATA_KEY, {"x": "f8"})
+        elif meta != "absent":
+            f[METADATA_KEY] = _metadata_text(meta, metadata, n)
+
+
+def _read_root_layout(tmp_path_factory, root_file, layout: dict) -> None:
+    """Write the layout, read it as the toolkit's own file and as a foreign one (with
+    the spec given, as a Geant4 ntuple is read)."""
+    from surrogate import EventSpec
+
+    path = tmp_path_factory.mktemp("r") / "mutated.root"
+    _write_root_layout(path, layout, root_file.metadata)
+    _read_event_file(path)
+    _read_event_file(path, EventSpec.from_dict(root_file.metadata["spec"]))
+
+
+@QUICK
+@given(root_layouts())
+def test_mutated_root_files_give_one_line_errors(tmp_path_factory, root_file, layout):
+    _read_root_layout(tmp_path_factory, root_file, layout)
+
+
+@pytest.mark.slow
+@LONG
+@given(root_layouts())
+def test_mutated_root_files_long(tmp_path_factory, root_file, layout):
+    _read_root_layout(tmp_path_factory, root_file, layout)
 
 
 def _load_config(folder, text: str) -> None:
@@ -190,4 +348,6 @@ def test_the_fuzzers_can_fail(tmp_path):
     """The property is not vacuous: an exception of another kind is caught out."""
     with pytest.raises(AssertionError, match="ValueError"):
         _one_line(ValueError("not ours"))
+    with pytest.raises(AssertionError, match="several lines"):
+        _one_line(SurrogateError("expected Chunk of length 320,\nreceived 0 bytes"))
     assert os.path.exists(tmp_path)

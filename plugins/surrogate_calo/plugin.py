@@ -60,6 +60,22 @@ def register_observables(register: Register) -> None:
     register("calo.observables", "surrogate_calo.metrics:ShowerObservables")
 
 
+#: The anomalies of :mod:`surrogate_calo.anomalies`: detector faults and the wrong particle.
+ANOMALIES = {
+    "calo.dead_cell": "DeadCell",
+    "calo.noisy_cell": "NoisyCell",
+    "calo.dead_layer": "DeadLayer",
+    "calo.energy_scale": "EnergyScale",
+    "calo.electrons": "Electrons",
+}
+
+
+@hookimpl
+def register_anomalies(register: Register) -> None:
+    for name, cls in ANOMALIES.items():
+        register(name, f"surrogate_calo.anomalies:{cls}")
+
+
 @hookimpl
 def register_metrics(register: Register) -> None:
     register("calo.separation_power", "surrogate_calo.metrics:CaloSeparationPower")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import EventFileError, SpecError
+from ..errors import EventFileError, SpecError, SurrogateError
 from ..events import Events
 from ..spec import EventSpec
 from .atomic import atomic_path
@@ -26,6 +26,7 @@ TREE = "events"
 ROOT_SUFFIXES = (".root",)
 METADATA_KEY = "surrogate_metadata"
 BASKET_EVENTS = 100_000
+T = TypeVar("T")
 
 
 def write_root(
@@ -57,6 +58,19 @@ def write_root(
     return path
 
 
+#: the longest part of a library's message an error quotes
+REASON_CHARS = 200
+
+
+def _reason(exc: BaseException) -> str:
+    """What uproot said, as a short line: its messages span lines (``expected Chunk of
+    length 320,\\nreceived 0 bytes...``) and may hold unpaired surrogates from a garbled
+    class name, which a terminal could not print."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 3] + "..."
+
+
 class RootEventFile:
     """Read a TTree as events, by slices like :class:`~surrogate.io.hdf5.EventFile`.
 
@@ -64,6 +78,12 @@ class RootEventFile:
     a field may also map to a list of scalar branches, stacked in order (a Geant4 ntuple
     with one branch per voxel, say).  ``scale`` multiplies a named quantity on reading
     (GeV -> MeV).
+
+    A damaged file makes uproot raise almost any exception type (``zlib.error``,
+    ``OSError``, ``ValueError``, ``KeyError``, its ``DeserializationError``, a
+    ``UnicodeError`` from a garbled class name), at opening or only when a basket is
+    read: every uproot call goes through :meth:`_guarded`, which turns them into one
+    :class:`EventFileError` naming the file and what was being read.
     """
 
     def __init__(
@@ -80,15 +100,27 @@ class RootEventFile:
         self.path = Path(path)
         if not self.path.is_file():
             raise EventFileError(f"{self.path}: no such file")
+        self._file = self._guarded("not a readable ROOT file", lambda: uproot.open(self.path))
         try:
-            self._file = uproot.open(self.path)
-            keys = {k.split(";")[0] for k in self._file.keys()}  # noqa: SIM118
-        except Exception as exc:  # uproot raises many types for a corrupt file
-            raise EventFileError(f"{self.path}: not a readable ROOT file ({exc})") from exc
-        self.metadata: dict[str, Any] = {}
-        if METADATA_KEY in keys:
-            self.metadata = json.loads(str(self._file[METADATA_KEY]))
-            own = EventSpec.from_dict(self.metadata["spec"])
+            self._open(spec, tree, branches, scale)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _open(
+        self,
+        spec: EventSpec | None,
+        tree: str,
+        branches: Mapping[str, str | list[str]] | None,
+        scale: Mapping[str, float] | None,
+    ) -> None:
+        keys = self._guarded(
+            "not a readable ROOT file",
+            lambda: {k.split(";")[0] for k in self._file.keys()},  # noqa: SIM118
+        )
+        self.metadata: dict[str, Any] = self._read_metadata() if METADATA_KEY in keys else {}
+        if self.metadata:
+            own = self._own_spec()
             if spec is not None and not spec.compatible_with(own):
                 raise SpecError(f"{self.path}: file spec differs from the one given")
             spec = spec or own
@@ -97,17 +129,65 @@ class RootEventFile:
         self.spec: EventSpec = spec
         if tree not in keys:
             raise EventFileError(f"{self.path}: no tree {tree!r} (has {', '.join(sorted(keys))})")
-        self._tree = self._file[tree]
+        self._tree = self._read_tree(tree)
         self._map: dict[str, str | list[str]] = {
             name: name for name in (*spec.field_names, *spec.condition_names)
         }
         self._map |= dict(branches or {})
         self._scale = dict(scale or {})
-        available = set(self._tree.keys())
+        available = self._guarded(f"unreadable tree {tree!r}", lambda: set(self._tree.keys()))
         for name, branch in self._map.items():
-            for b in [branch] if isinstance(branch, str) else branch:
+            listed = [branch] if isinstance(branch, str) else list(branch)
+            if not listed:
+                raise SpecError(f"{self.path}: no branch given for {name!r}")
+            for b in listed:
                 if b not in available:
                     raise EventFileError(f"{self.path}: no branch {b!r} for {name!r}")
+        if self.metadata and self.metadata["n_events"] != len(self):
+            raise EventFileError(
+                f"{self.path}: holds {len(self)} events, metadata says {self.metadata['n_events']}"
+            )
+
+    def _guarded(self, what: str, call: Callable[[], T]) -> T:
+        """``call()`` (an uproot read), with what a damaged file makes it raise as one
+        :class:`EventFileError`; the toolkit's own errors pass as they are."""
+        try:
+            return call()
+        except SurrogateError:
+            raise
+        except Exception as exc:  # uproot raises many types for a corrupt file
+            raise EventFileError(f"{self.path}: {what} ({_reason(exc)})") from exc
+
+    def _read_metadata(self) -> dict[str, Any]:
+        """The ``surrogate_metadata`` string, decoded and checked against the schema."""
+        what = f"unreadable {METADATA_KEY!r}"
+        text = self._guarded(what, lambda: str(self._file[METADATA_KEY]))
+        try:
+            meta = json.loads(text)
+        except (ValueError, RecursionError):
+            raise EventFileError(f"{self.path}: {METADATA_KEY!r} is not valid JSON") from None
+        if not isinstance(meta, dict):
+            raise EventFileError(f"{self.path}: {METADATA_KEY!r} is not a JSON object")
+        check_metadata(meta, str(self.path))
+        return meta
+
+    def _own_spec(self) -> EventSpec:
+        """The spec the metadata records (already checked against the schema)."""
+        try:
+            return EventSpec.from_dict(self.metadata["spec"])
+        except SurrogateError as exc:
+            raise SpecError(f"{self.path}: {exc}") from None
+        except (TypeError, ValueError) as exc:  # a dtype numpy does not take, say
+            raise SpecError(f"{self.path}: malformed event spec ({_reason(exc)})") from None
+
+    def _read_tree(self, name: str) -> Any:
+        import uproot
+
+        tree = self._guarded(f"unreadable tree {name!r}", lambda: self._file[name])
+        if not isinstance(tree, uproot.behaviors.TTree.TTree):
+            kind = getattr(tree, "classname", type(tree).__name__)
+            raise EventFileError(f"{self.path}: {name!r} is a {kind}, not a TTree")
+        return tree
 
     @property
     def metadata_summary(self) -> dict[str, Any]:
@@ -117,16 +197,35 @@ class RootEventFile:
     def __len__(self) -> int:
         return int(self._tree.num_entries)
 
+    def _rectangular(self, branch: str, data: np.ndarray) -> np.ndarray:
+        """A branch's entries as an ``(n, ...)`` array: a jagged branch (or one of
+        strings) comes as an object array, whose events must all have one shape."""
+        if data.dtype != object:
+            return data
+        shapes = {np.shape(x) for x in data}
+        if len(shapes) > 1:
+            raise EventFileError(f"{self.path}: branch {branch!r} varies in length between events")
+        return np.stack(list(data)) if len(data) else np.zeros((0,))
+
     def _read(self, name: str, start: int, stop: int) -> np.ndarray:
         branch = self._map[name]
         names = [branch] if isinstance(branch, str) else branch
-        arrays = self._tree.arrays(names, entry_start=start, entry_stop=stop, library="np")
-        data = (
-            arrays[branch] if isinstance(branch, str) else np.stack([arrays[b] for b in names], 1)
+        arrays = self._guarded(
+            f"cannot read the branches for {name!r}",
+            lambda: self._tree.arrays(names, entry_start=start, entry_stop=stop, library="np"),
         )
-        if data.dtype == object:  # jagged branch: every event must have the same length
-            data = np.stack(list(data))
-        return data * self._scale[name] if name in self._scale else data
+        parts = [self._rectangular(b, arrays[b]) for b in names]
+        if isinstance(branch, str):
+            data = parts[0]
+        elif len({p.shape for p in parts}) > 1:
+            raise EventFileError(f"{self.path}: the branches for {name!r} differ in shape")
+        else:
+            data = np.stack(parts, 1)
+        if name not in self._scale:
+            return data
+        if data.dtype.kind not in "biuf":
+            raise EventFileError(f"{self.path}: the branch for {name!r} holds {data.dtype}")
+        return data * self._scale[name]
 
     def __getitem__(self, key: slice) -> Events:
         start, stop, step = key.indices(len(self))
