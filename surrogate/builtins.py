@@ -24,6 +24,7 @@ CLASSIFIER_PRESETS = {
     "large": "surrogate.metrics.classifier:LARGE",
 }
 VALIDATION_PRESETS = {"quick": "surrogate.validation.config:QUICK"}
+REPORT_SECTIONS = {"anomaly": "surrogate.validation.anomaly_section:AnomalySection"}
 
 
 @hookimpl
@@ -54,3 +55,9 @@ def register_classifier_presets(register: Register) -> None:
 def register_validation_presets(register: Register) -> None:
     for name, config in VALIDATION_PRESETS.items():
         register(name, config)
+
+
+@hookimpl
+def register_report_sections(register: Register) -> None:
+    for name, section in REPORT_SECTIONS.items():
+        register(name, section)

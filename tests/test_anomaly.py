@@ -13,9 +13,7 @@ import pytest
 from scipy.stats import norm
 
 import surrogate
-from surrogate import hookimpl
 from surrogate.anomaly import (
-    EventTransform,
     anomaly_label,
     read_scores,
     roc_curve,
@@ -25,38 +23,10 @@ from surrogate.cli import main
 from surrogate.errors import PluginError, SpecError, SurrogateError
 from surrogate.events import Events
 from surrogate.io import open_events
-from surrogate.testing import plugin_registry
-
-
-class OffRing(EventTransform):
-    """Pushes every event outwards by ``shift`` (in units of the ring's radius)."""
-
-    name = "test.off_ring"
-    description = "events pushed off the ring"
-
-    def __init__(self, shift: float = 0.5) -> None:
-        super().__init__(shift=shift)
-        self.shift = float(shift)
-
-    def transform(self, events: Events, rng: np.random.Generator) -> Events:
-        x = events["x"] * (1 + self.shift)
-        return Events({"x": x.astype(np.float32)}, events.conditions, events.spec)
-
-
-class Plugin:
-    @hookimpl
-    def register_anomalies(self, register):
-        register("test.off_ring", OffRing)
 
 
 @pytest.fixture(scope="module")
-def registry():
-    with plugin_registry(("test_anomalies", Plugin())) as reg:
-        yield reg
-
-
-@pytest.fixture(scope="module")
-def files(registry, tmp_path_factory):
+def files(anomaly_registry, tmp_path_factory):
     """A training file, a background and an anomaly sample of the conditional ring."""
     root = tmp_path_factory.mktemp("anomaly")
     opts = {"conditional": True}
@@ -91,7 +61,7 @@ def test_an_anomaly_sample_is_labelled_and_a_plain_file_is_not(files):
         anomaly_label(f.metadata, "bkg.h5")
 
 
-def test_an_anomaly_changes_the_seeds_own_events(registry):
+def test_an_anomaly_changes_the_seeds_own_events(anomaly_registry):
     sim = surrogate.simulator("toy.gmm2d", conditional=True)
     from surrogate.anomaly import anomalous
 
@@ -104,7 +74,7 @@ def test_an_anomaly_changes_the_seeds_own_events(registry):
     np.testing.assert_array_equal(a["radius"], b["radius"])
 
 
-def test_bad_anomalies_are_one_line_errors(registry, tmp_path):
+def test_bad_anomalies_are_one_line_errors(anomaly_registry, tmp_path):
     with pytest.raises(PluginError, match=r"unknown option 'shfit' \(did you mean 'shift'"):
         surrogate.simulate(
             "toy.gmm2d",

@@ -64,6 +64,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "the report sections see (default 200000); separation power, W1, KS and FPD see "
         "every event through merged statistics",
     )
+    p.add_argument(
+        "--anomalies",
+        metavar="FILE",
+        help="a labelled anomaly sample (`surrogate simulate SIM --anomaly NAME`): the report "
+        "adds an anomaly section (score distributions, ROC curves, working points)",
+    )
+    p.add_argument(
+        "--anomaly-score",
+        metavar="KIND",
+        help="the score of the anomaly section (default: the model's first; `surrogate "
+        "score MODEL_DIR --list`)",
+    )
     p.set_defaults(run=run)
 
 
@@ -89,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         subsample=args.subsample,
+        anomalies=args.anomalies,
+        anomaly_score=args.anomaly_score,
         **execution_options(args),
         command="surrogate validate " + shlex.join(sys.argv[2:])
         if sys.argv[1:2] == ["validate"]

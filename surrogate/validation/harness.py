@@ -58,6 +58,7 @@ from ..schemas import validate as validate_schema
 from ..spec import EventSpec
 from . import groundtruth as gt
 from . import sharded
+from .anomaly_section import anomaly_context
 from .config import BoundCheck, ValidationConfig, check_rows, evaluate_bounds, load_config
 from .plots import plot_observable, safe_name, save_figure
 from .report import render_html
@@ -242,6 +243,8 @@ def validate(
     cluster: str | os.PathLike[str] | None = None,
     shard_size: int | None = None,
     subsample: int | None = None,
+    anomalies: str | os.PathLike[str] | None = None,
+    anomaly_score: str | None = None,
 ) -> Report:
     """Validate ``model`` (a trained ``Surrogate`` or a model directory) against ground
     truth and write ``report.json``, ``report.html`` and ``plots/`` into ``out``.
@@ -256,6 +259,9 @@ def validate(
     any of them, ``subsample`` (events per sample of the metrics that need events, the
     plots and the sections; default :data:`surrogate.validation.sharded.DEFAULT_SUBSAMPLE`)
     or an ``n`` too large for memory makes the validation sharded.
+
+    ``anomalies``: a labelled anomaly sample (:mod:`surrogate.anomaly`), which adds the
+    anomaly section, scored with ``anomaly_score`` (default the model's first kind).
     """
     with output_lock(Path(out)):  # one validation at a time writes a report
         clock = _Stopwatch()
@@ -280,6 +286,7 @@ def validate(
                     "shard_size": shard_size,
                     "subsample": subsample,
                 },
+                anomalies=(anomalies, anomaly_score),
             )
         s_data, s_metrics = np.random.SeedSequence(plan.seed).spawn(2)
         with clock.stage("sampling"):
@@ -324,6 +331,7 @@ def _checks(
     seed: int | None,
     batch_size: int | None,
     sharding: Mapping[str, Any],
+    anomalies: tuple[str | os.PathLike[str] | None, str | None] = (None, None),
 ) -> _Plan:
     """Every check that needs no sampling, in the order that fails fastest."""
     if (simulator is None) == (reference is None):
@@ -343,6 +351,7 @@ def _checks(
         model, spec, int(n), simulator, simulator_options, reference, reference_options
     )
     context = {**source.context, "model": model.name}
+    context |= anomaly_context(model, spec, *anomalies)
     sets = observable_sets_for(spec, context, cfg.observables)
     if not sets:
         raise ValidationError("no observable set applies to this data")
@@ -747,6 +756,7 @@ def _sections(
         context=plan.context,
         model_label=f"model ({plan.model.name})",
         generated_log_density=samples.model.log_density,
+        model=plan.model,
     )
     return render_sections(plan.sections, data, folder)
 

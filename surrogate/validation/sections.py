@@ -67,7 +67,8 @@ class SectionData:
     :meth:`ReportSection.bind` was given; ``model_label`` names the model in legends.
     ``generated_log_density``: the model's log-density of each generated event, where
     the model's density is exact and a section or metric asked for it
-    (:attr:`ReportSection.needs_log_density`); ``None`` otherwise.
+    (:attr:`ReportSection.needs_log_density`); ``None`` otherwise.  ``model``: the model
+    validated, for a section that asks it something (the anomaly section's scores).
     """
 
     reference: Events
@@ -77,6 +78,7 @@ class SectionData:
     context: Mapping[str, Any]
     model_label: str
     generated_log_density: np.ndarray | None = None
+    model: Any = None
 
 
 @dataclass
