@@ -340,7 +340,8 @@ class EventFile:
             conds = {c.name: f[c.name][key].reshape(-1) for c in self.spec.conditions}
         except H5_DAMAGE as exc:
             raise _read_failed(self.path, exc) from exc
-        return Events.checked(fields, conds, self.spec, what=str(self.path))
+        start = key.indices(self._n)[0]
+        return Events.checked(fields, conds, self.spec, what=str(self.path), first_event=start)
 
     def read_conditions(self, key: slice) -> dict[str, np.ndarray]:
         """The conditions of ``self[key]``, checked, without reading the fields (what
@@ -352,7 +353,9 @@ class EventFile:
             }
         except H5_DAMAGE as exc:
             raise _read_failed(self.path, exc) from exc
-        return self.spec.check_conditions(conds, stop - start, what=str(self.path))
+        return self.spec.check_conditions(
+            conds, stop - start, what=str(self.path), first_event=start
+        )
 
     def batches(self, size: int) -> Iterator[Events]:
         for start in range(0, self._n, size):
