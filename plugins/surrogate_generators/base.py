@@ -296,9 +296,11 @@ class TorchSurrogate(Surrogate):
         if data is None:
             stream = self._condition_stream(opts, seed, conditions)
         else:
-            stream = self._event_stream(data, opts, seed, fit=ckpt is None)
-        fingerprint = {"n_events": 0 if data is None else len(data)}
+            stream = self._event_stream(data, opts, seed, ckpt=ckpt)
+        fingerprint: dict[str, Any] = {"n_events": 0 if data is None else len(data)}
         fingerprint["in_memory"] = getattr(stream, "in_memory", True)
+        if not fingerprint["in_memory"]:  # the window decides the streamed batches
+            fingerprint["window_events"] = stream.window_events
         if target is not None:
             fingerprint["target"] = {"name": target.name, "options": dict(target.options)}
             fingerprint["conditions"] = {
@@ -306,9 +308,17 @@ class TorchSurrogate(Surrogate):
             }
         self._train(stream, opts, seed=seed, workdir=workdir, ckpt=ckpt, fingerprint=fingerprint)
 
-    def _event_stream(self, data: Any, opts: TrainOptions, seed: int, *, fit: bool) -> EventStream:
-        """The data's batches; the preprocessing and condition encoding fitted on them
-        first (``fit``: a fresh run, not one resumed with its fitted state)."""
+    def _event_stream(
+        self, data: Any, opts: TrainOptions, seed: int, *, ckpt: Mapping[str, Any] | None
+    ) -> EventStream:
+        """The data's batches; for a fresh run (no ``ckpt``) the preprocessing and
+        condition encoding are fitted on them first.  A resumed run streams as the run it
+        resumes did (in memory or not, the same window), whatever memory this process
+        has: the batches, and so the weights, must be the same."""
+        saved = json.loads(ckpt["fingerprint"]) if ckpt is not None else {}
+        layout = {"in_memory": saved["in_memory"]} if "in_memory" in saved else {}
+        if "window_events" in saved:
+            layout |= {"window_events": saved["window_events"], "exact_window": True}
         stream = EventStream(
             data,
             self._prepare,
@@ -316,11 +326,10 @@ class TorchSurrogate(Surrogate):
             seed=seed,
             val_fraction=opts.val_fraction,
             block_events=opts.block_events,
-            window_events=opts.window_events,
-            in_memory=opts.in_memory,
+            **{"window_events": opts.window_events, "in_memory": opts.in_memory, **layout},
             memory_limit=opts.memory_limit,
         )
-        if fit:
+        if ckpt is None:
             limit = int(opts.preprocessing_events)
             self.preprocessing.fit(lambda: stream.raw_batches("all", limit))
             self.condition_encoder.fit(stream.raw_batches("all", limit))

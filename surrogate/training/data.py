@@ -12,7 +12,9 @@ When the prepared training data fit in ``memory_limit`` bytes (``in_memory="auto
 are prepared once and shuffled globally every epoch instead.  A process that may use less
 (:func:`surrogate.memory.memory_budget`: an rlimit, a cgroup, little free memory) takes a
 quarter of what it has left instead, for that choice and the window; the batches then
-differ from those of a roomier run, as any other ``memory_limit`` makes them differ.
+differ from those of a roomier run, as any other ``memory_limit`` makes them differ.  A
+resumed run is given the choice and window of the run it resumes (``exact_window``), so
+it sees the same batches on a machine with more or less memory.
 
 Under several processes (:mod:`.distributed`) every process makes these same global
 batches and the loop keeps its slice of each, so the batches, and with them the
@@ -65,6 +67,7 @@ class EventStream:
         window_events: int = 262_144,
         in_memory: bool | str = "auto",
         memory_limit: float = 2e9,
+        exact_window: bool = False,
     ) -> None:
         self.data, self.prepare, self.seed = data, prepare, int(seed)
         self.batch_size = _batch_size(batch_size)
@@ -99,7 +102,9 @@ class EventStream:
         budget = memory_budget(memory_limit, what="training data")
         # a window of blocks takes at most a quarter of the memory budget
         fit = max(int(budget / 4 / max(per_event, 1)), 1)
-        self.window_events = max(min(int(window_events), fit), self.batch_size)
+        # ``exact_window``: a resumed run's, which must see the batches it saw before
+        window = int(window_events) if exact_window else min(int(window_events), fit)
+        self.window_events = max(window, self.batch_size)
         self._cache: dict[str, Arrays] = {}
         if in_memory == "auto":
             in_memory = per_event * n <= budget

@@ -98,6 +98,29 @@ def test_a_checkpoint_inside_an_epoch_resumes_to_the_same_weights(tmp_path, data
     )
 
 
+def test_a_resumed_run_streams_as_the_run_it_resumes(tmp_path, data, monkeypatch):
+    """A run resumed in a process with less memory (an rlimit, a busy node) would cut
+    smaller windows, so other batches: it takes the window the checkpoint recorded."""
+    opts = {**OPTS, "in_memory": False, "window_events": 256}
+    full = VAE(**HP).fit(data, seed=5, workdir=tmp_path / "a", **opts)
+    with pytest.raises(Killed):
+        VAE(**HP).fit(data, seed=5, workdir=tmp_path / "b", callbacks=[_kill_at(2, 3)], **opts)
+    import surrogate.training.data as stream_module
+
+    monkeypatch.setattr(stream_module, "memory_budget", lambda limit, what: 1e4)
+    resumed = VAE(**HP).fit(data, workdir=tmp_path / "b", resume=True, **opts)
+    a, b = full._state(), resumed._state()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    # a fresh run in that process does cut smaller windows
+    assert (
+        EventStream(
+            data, lambda e: (e["x"],), batch_size=64, seed=0, window_events=256, in_memory=False
+        ).window_events
+        == 64
+    )
+
+
 def test_checkpoint_names_sort_by_epoch_then_step(tmp_path, data):
     """A time interval of ~0 checkpoints after every step; the end of an epoch sorts after
     its steps, so resume and pruning take the newest."""
