@@ -15,6 +15,7 @@ import numpy as np
 
 from surrogate import Surrogate
 from surrogate.errors import SurrogateError
+from surrogate.memory import memory_budget
 from surrogate.settings import require
 
 
@@ -62,7 +63,7 @@ class GaussianSurrogate(Surrogate):
             )
         xtx = xty = yty = None
         n_total = 0
-        size = int(self.settings.batch_size)
+        size = self._fit_batch()
         for start in range(0, len(data), size):
             batch = data[start : start + size]
             n = len(batch)
@@ -83,6 +84,14 @@ class GaussianSurrogate(Surrogate):
         scale = float(np.mean(np.diag(cov))) or 1.0
         cov += float(self.settings.jitter) * scale * np.eye(len(cov))
         self._set(W, cov)
+
+    def _fit_batch(self) -> int:
+        """Events per batch of the fit: ``batch_size``, or fewer where the process may not
+        hold that many (the float64 copies of wide events: 65536 showers of 6480 voxels
+        would take 3.4 GB).  Only the rounding of the sums depends on it."""
+        per_event = 16 * (self.spec.event_size + len(self.spec.condition_names) + 1)
+        wanted = float(self.settings.batch_size) * per_event
+        return max(1, int(memory_budget(wanted, what="gaussian fit") // per_event))
 
     def _set(self, W: np.ndarray, cov: np.ndarray) -> None:
         self.W, self.cov = W, cov
