@@ -256,16 +256,28 @@ class _Draws:
         high: float,
         rng: np.random.Generator,
         budget: int,
+        max_time: float | None = None,
     ) -> None:
         self.model, self.conditions, self.observable = model, conditions, observable
         self.low, self.high, self.rng, self.budget = low, high, rng, budget
+        self.start = time.perf_counter()
+        self.deadline = math.inf if max_time is None else self.start + float(max_time)
         self.draws = 0
+        self.phase_start = 0  # draws before the current phase (the adaptive production)
         self.lo, self.hi = math.inf, -math.inf
         self.parts: list[tuple[Events, np.ndarray, np.ndarray, np.ndarray]] = []
 
     @property
     def left(self) -> int:
+        """Draws left: the budget's rest, none once the time allowed is up (after a
+        phase's first batch, so that there is an estimate to return)."""
+        if self.draws > self.phase_start and time.perf_counter() > self.deadline:
+            return 0
         return self.budget - self.draws
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
 
     @property
     def accepted(self) -> int:
@@ -290,9 +302,10 @@ class _Draws:
 
     def unreachable(self) -> SurrogateError:
         seen = f"[{self.lo:.6g}, {self.hi:.6g}]" if self.lo <= self.hi else "no finite value"
+        spent = "the budget" if self.draws >= self.budget else f"{self.seconds:.3g} s"
         return SurrogateError(
             f"no event with {self.low:.6g} <= observable <= {self.high:.6g} in {self.draws} "
-            f"latent draws (the budget); the observable ranged over {seen}"
+            f"latent draws ({spent}); the observable ranged over {seen}"
         )
 
     def result(self, n: int, **figures: Any) -> GuidedResult:
@@ -315,7 +328,7 @@ class _Draws:
         )
 
 
-def _rejection(job: _Draws, n: int, batch: int, start: float) -> GuidedResult:
+def _rejection(job: _Draws, n: int, batch: int) -> GuidedResult:
     dim = job.model.latent_dim
     hits = 0
     while job.accepted < n and job.left > 0:
@@ -328,7 +341,7 @@ def _rejection(job: _Draws, n: int, batch: int, start: float) -> GuidedResult:
         method="rejection",
         search_draws=0,
         hits=hits,
-        seconds=time.perf_counter() - start,
+        seconds=job.seconds,
         probability=p,
         probability_error=math.sqrt(p * (1 - p) / job.draws),
     )
@@ -386,9 +399,10 @@ def _search(job: _Draws, batch: int, opts: AdaptiveOptions) -> tuple[Proposal, l
     return q, rounds
 
 
-def _adaptive(job: _Draws, n: int, batch: int, start: float, opts: AdaptiveOptions) -> GuidedResult:
+def _adaptive(job: _Draws, n: int, batch: int, opts: AdaptiveOptions) -> GuidedResult:
     q, rounds = _search(job, batch, opts)
     search_draws, hits, terms = job.draws, 0, []
+    job.phase_start = search_draws
     while job.accepted < n and job.left > 0:
         z = q.draw(job.rng, min(batch, job.left))
         events, values = job.decode(z)
@@ -401,7 +415,7 @@ def _adaptive(job: _Draws, n: int, batch: int, start: float, opts: AdaptiveOptio
         method="adaptive",
         search_draws=search_draws,
         hits=hits,
-        seconds=time.perf_counter() - start,
+        seconds=job.seconds,
         probability=float(t.mean()) if len(t) else math.nan,
         probability_error=float(t.std() / math.sqrt(len(t))) if len(t) > 1 else math.nan,
         search=tuple(rounds),
@@ -440,25 +454,26 @@ def guided_sample(
     method: Method = "rejection",
     seed: Seed = None,
     budget: int = 1_000_000,
+    max_time: float | None = None,
     batch: int = 4096,
     context: Mapping[str, Any] | None = None,
     adaptive: AdaptiveOptions | None = None,
 ) -> GuidedResult:
     """Up to ``n`` events of ``model`` at ``conditions`` (one value per condition, or
     ``None``: drawn as ``sample`` draws them) whose ``observable`` lies in ``[low, high]``,
-    searched for in the model's latent space with at most ``budget`` latent draws, in
-    batches of ``batch`` (see the module docstring for the methods and what the weights
-    mean).  ``observable``: a function events -> one value per event, or the name of an
+    searched for in the model's latent space with at most ``budget`` latent draws (and
+    for at most ``max_time`` seconds, checked between batches), in batches of ``batch``
+    (see the module docstring for the methods and what the weights mean).
+    ``observable``: a function events -> one value per event, or the name of an
     observable of a registered observable set bound to the model's spec (with
-    ``context``).  Fewer than ``n`` when the budget ran out (``complete`` is False); none
-    in range in the whole budget: a one-line error with the range the observable took."""
+    ``context``).  Fewer than ``n`` when the budget or the time ran out (``complete`` is
+    False); none in range: a one-line error with the range the observable took."""
     m = require_latent(model)
     low, high = float(low), float(high)
     _check(n, low, high, method, budget, batch)
     ctx = {"model": getattr(model, "name", ""), **(context or {})}
     fn = observable_function(model_spec(m), observable, ctx)
-    start = time.perf_counter()
-    job = _Draws(m, _fixed(conditions), fn, low, high, make_rng(seed), int(budget))
+    job = _Draws(m, _fixed(conditions), fn, low, high, make_rng(seed), int(budget), max_time)
     if method == "rejection":
-        return _rejection(job, int(n), int(batch), start)
-    return _adaptive(job, int(n), int(batch), start, adaptive or AdaptiveOptions())
+        return _rejection(job, int(n), int(batch))
+    return _adaptive(job, int(n), int(batch), adaptive or AdaptiveOptions())

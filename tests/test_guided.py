@@ -101,6 +101,13 @@ def test_a_budget_too_small_returns_what_it_found():
     assert not res.complete and 0 < res.accepted < 10_000 and res.draws == 9000
 
 
+def test_the_time_allowed_ends_the_search_between_batches():
+    res = guided_sample(flow(), 10**6, AT, radius, *tail(), max_time=0.0, batch=1000, seed=2)
+    assert not res.complete and res.draws == 1000  # the first batch, then the clock
+    with pytest.raises(surrogate.SurrogateError, match=r"in 1000 latent draws \(\d"):
+        guided_sample(flow(), 10, AT, radius, 50.0, 60.0, max_time=0.0, batch=1000)
+
+
 def test_an_observable_by_name_from_the_registered_sets():
     res = guided_sample(flow(), 200, AT, "x[0]", 1.0, 3.0, seed=3)
     np.testing.assert_array_equal(res.values, res.events["x"][:, 0])
