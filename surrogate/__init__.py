@@ -14,6 +14,7 @@ dependencies (torch) are imported only by the plugins that need them.
 
 from __future__ import annotations
 
+from . import latent
 from ._version import __version__
 from .api import sample, score, simulate, train, validate
 from .errors import (
@@ -26,6 +27,7 @@ from .errors import (
 )
 from .events import Events
 from .factories import load, plugins, simulator, surrogate, surrogate_class
+from .guided import GuidedResult, guided_sample
 from .hookspecs import hookimpl
 from .interfaces import Simulator, Surrogate
 from .registry import PluginInfo
@@ -38,6 +40,7 @@ __all__ = [
     "EventSpec",
     "Events",
     "Field",
+    "GuidedResult",
     "PluginError",
     "PluginInfo",
     "Simulator",
@@ -46,7 +49,9 @@ __all__ = [
     "SurrogateError",
     "TrainingError",
     "__version__",
+    "guided_sample",
     "hookimpl",
+    "latent",
     "load",
     "plugins",
     "sample",
