@@ -55,6 +55,7 @@ def site(tmp_path, monkeypatch):
 
 def test_builtins_register_through_entry_points():
     registry = Registry()
+    registry.load_core()  # as build_registry: the core declares hooks plugins use
     registry.load_entrypoints()
     assert {"toy", "baseline"} <= set(registry.plugins)
     assert registry.plugins["toy"].package == "surrogate"
@@ -66,6 +67,7 @@ def test_broken_plugin_is_reported_and_others_work(site):
     make_dist(site, "tp-broken", "tp_broken", "tp_broken", BROKEN)
     make_dist(site, "tp-good", "tp_good", "tp_good", GOOD)
     registry = Registry()
+    registry.load_core()  # as build_registry: the core declares hooks plugins use
     registry.load_entrypoints()
     broken = registry.plugins["tp_broken"]
     assert broken.status == "broken"
@@ -80,6 +82,7 @@ def test_name_conflict_names_both_packages(site):
     make_dist(site, "tp-good", "tp_good", "tp_good", GOOD)
     make_dist(site, "tp-conflict", "tp_conflict", "tp_conflict", CONFLICT)
     registry = Registry()
+    registry.load_core()  # as build_registry: the core declares hooks plugins use
     registry.load_entrypoints()
     with pytest.raises(PluginError) as err:
         registry.get("simulator", "thirdparty.ring")
@@ -94,6 +97,7 @@ def test_blocked_and_autoload_switches(site):
     assert blocked.plugins["tp_good"].status == "blocked"
     assert "thirdparty.ring" not in blocked.names("simulator")
     no_auto = Registry()
+    no_auto.load_core()
     no_auto.load_entrypoints(autoload=False)
     assert "tp_good" not in no_auto.plugins
     assert "toy.gmm2d" in no_auto.names("simulator")  # built-ins still load
@@ -214,6 +218,7 @@ def test_a_plugin_declares_hooks_that_others_implement_in_any_order(site):
     make_dist(site, "tp-domain", "tpdom", "tpdom", DOMAIN)
     try:
         registry = Registry()
+        registry.load_core()  # as build_registry: the core declares hooks plugins use
         registry.load_entrypoints()
         assert registry.plugins["aaa_user"].status == "ok", registry.plugins["aaa_user"].error
         assert registry.names("tpdom.widget") == ["Alpha", "W-1"]
@@ -229,6 +234,7 @@ def test_a_hook_nobody_declares_marks_the_plugin_broken(site):
     make_dist(site, "tp-typo", "tp_typo", "tp_typo", TYPO)
     try:
         registry = Registry()
+        registry.load_core()  # as build_registry: the core declares hooks plugins use
         registry.load_entrypoints()
         info = registry.plugins["tp_typo"]
         assert info.status == "broken"
@@ -240,6 +246,7 @@ def test_a_hook_nobody_declares_marks_the_plugin_broken(site):
 
 def test_unknown_name_says_when_a_plugin_is_blocked():
     registry = Registry()
+    registry.load_core()  # as build_registry: the core declares hooks plugins use
     registry.load_entrypoints(blocked=frozenset({"toy"}))
     with pytest.raises(PluginError, match="blocked by SURROGATE_DISABLED_PLUGINS: toy"):
         registry.entry("simulator", "toy.gmm2d")
