@@ -67,6 +67,9 @@ def table(result: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
+        if "accepted" not in r:  # the model never reached the range
+            lines.append(f"| {r['method']} |" + " - |" * 12)
+            continue
         p = r.get("probability")
         prob = "-" if p is None else f"{p:.2e} ± {r['probability_error']:.1e}"
         lines.append(

@@ -28,13 +28,12 @@ import numpy as np
 
 import surrogate
 from surrogate_calo import get_geometry
+from surrogate_calo.features import shower_depth
 
 
 def analyse(source, geometry, energies, n: int, seed: int) -> dict:
     """The analysis: any object with ``sample(n, conditions, seed=...)`` will do."""
     geo = get_geometry(geometry)
-    x0 = geo.parameters().x0
-    centres = np.array([(geo.depth[i][0] + geo.depth[i][1]) / 2 / x0 for i in geo.relevant_layers])
     out = {"energy": [], "resolution": [], "response": [], "depth": [], "seconds": 0.0}
     for k, e in enumerate(energies):
         t0 = time.perf_counter()
@@ -42,8 +41,7 @@ def analyse(source, geometry, energies, n: int, seed: int) -> dict:
         out["seconds"] += time.perf_counter() - t0
         x = np.asarray(showers, dtype=np.float64)
         total = x.sum(axis=1)
-        layers = np.stack([x[:, geo.layer_slice(i)].sum(axis=1) for i in geo.relevant_layers], 1)
-        depth = (layers @ centres) / np.maximum(layers.sum(axis=1), 1e-12)
+        depth = shower_depth(x, geo)
         out["energy"].append(float(e))
         out["resolution"].append(float(total.std() / total.mean()))
         out["response"].append(float(total.mean() / e))

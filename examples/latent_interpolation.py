@@ -38,7 +38,7 @@ import numpy as np
 import surrogate
 from surrogate import latent
 from surrogate_calo import get_geometry
-from surrogate_calo.features import high_level_features
+from surrogate_calo.features import high_level_features, layer_centres_x0
 
 #: The VAE samples its decoder mean: with the decoder's Gaussian noise on every voxel (in
 #: logit space) its depth had a tail twice too heavy (99th percentile 12.7 X0 against the
@@ -52,14 +52,6 @@ QUICK_EPOCHS = {"vae": 5, "flow": 2}
 
 
 # -- observables ----------------------------------------------------------------------------
-def layer_centres_x0(geometry) -> np.ndarray:
-    """Depth of each layer's centre, in radiation lengths."""
-    x0 = geometry.parameters().x0
-    return np.array(
-        [(geometry.depth[i][0] + geometry.depth[i][1]) / 2 / x0 for i in geometry.relevant_layers]
-    )
-
-
 def shower_shape(events, geometry) -> dict[str, np.ndarray]:
     """Depth (X0), width (mm) and the longitudinal profile ``E_layer / E_tot`` per shower,
     from the CaloChallenge features of the calorimeter plugin."""

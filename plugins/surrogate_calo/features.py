@@ -107,6 +107,27 @@ def apply_cut(showers: np.ndarray, cut: float) -> np.ndarray:
     return np.where(x < cut, 0.0, x) if cut > 0 else x
 
 
+def layer_centres_x0(geometry: Geometry) -> np.ndarray:
+    """The depth of each layer's centre in the geometry's effective radiation lengths,
+    in the order of ``relevant_layers``."""
+    x0 = geometry.parameters().x0
+    return np.array(
+        [(geometry.depth[i][0] + geometry.depth[i][1]) / 2 / x0 for i in geometry.relevant_layers]
+    )
+
+
+def shower_depth(showers: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """The longitudinal centroid of each shower, in X0: the layer-centre depths weighted
+    by the layer energies after the geometry's cut (0 for an empty shower).  Not a
+    challenge feature; the depth a rare-topology study selects on."""
+    x = apply_cut(np.asarray(showers), geometry.cut).astype(np.float64)
+    geometry.check_voxels(x.shape[1], "shower depth")
+    layers = np.stack(
+        [x[:, geometry.layer_slice(i)].sum(axis=1) for i in geometry.relevant_layers], 1
+    )
+    return layers @ layer_centres_x0(geometry) / np.maximum(layers.sum(axis=1), 1e-12)
+
+
 def _check(showers: np.ndarray, e_inc: np.ndarray, geometry: Geometry) -> tuple:
     x = _floating(np.asarray(showers))
     if x.ndim != 2:

@@ -230,3 +230,21 @@ def test_a_missing_energy_is_a_failure_not_a_dropped_histogram():
     assert math.isnan(missing.value)
     good = separation_powers(ref, e_ref, ref, e_ref, "1-photons", voxels=False)
     assert good.value == 0.0 and good.details["failed"] == []
+
+
+def test_shower_depth_is_the_energy_weighted_layer_centre():
+    from surrogate_calo import get_geometry
+    from surrogate_calo.features import layer_centres_x0, shower_depth
+
+    geo = get_geometry("test")
+    first, last = geo.relevant_layers[0], geo.relevant_layers[-1]
+    centres = layer_centres_x0(geo)
+    showers = np.zeros((3, geo.n_voxels))
+    showers[0, geo.layer_slice(first)] = 100.0
+    showers[1, geo.layer_slice(last).start] = 50.0
+    showers[2, geo.layer_slice(first).start] = 30.0
+    showers[2, geo.layer_slice(last).start] = 10.0
+    depth = shower_depth(showers, geo)
+    np.testing.assert_allclose(depth[:2], [centres[0], centres[-1]])
+    np.testing.assert_allclose(depth[2], (3 * centres[0] + centres[-1]) / 4)
+    assert np.all(np.diff(centres) > 0)
