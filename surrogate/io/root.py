@@ -71,6 +71,29 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 3] + "..."
 
 
+def guarded(path: str | os.PathLike[str], what: str, call: Callable[[], T]) -> T:
+    """``call()`` (an uproot read), with what a damaged file makes uproot raise as one
+    :class:`EventFileError` naming ``path`` and ``what`` was read; the toolkit's own
+    errors pass as they are.  uproot raises almost any type for a damaged file
+    (``zlib.error``, ``OSError``, ``ValueError``, ``KeyError``, even ``AssertionError``
+    and ``UnboundLocalError``), at opening or only when a basket is read."""
+    try:
+        return call()
+    except SurrogateError:
+        raise
+    except Exception as exc:
+        raise EventFileError(f"{path}: {what} ({_reason(exc)})") from exc
+
+
+def object_names(path: str | os.PathLike[str], file: Any) -> set[str]:
+    """The names of the objects in an open ROOT file (without their ``;cycle``)."""
+    return guarded(
+        path,
+        "not a readable ROOT file",
+        lambda: {k.split(";")[0] for k in file.keys()},  # noqa: SIM118
+    )
+
+
 class RootEventFile:
     """Read a TTree as events, by slices like :class:`~surrogate.io.hdf5.EventFile`.
 
@@ -79,11 +102,9 @@ class RootEventFile:
     with one branch per voxel, say).  ``scale`` multiplies a named quantity on reading
     (GeV -> MeV).
 
-    A damaged file makes uproot raise almost any exception type (``zlib.error``,
-    ``OSError``, ``ValueError``, ``KeyError``, its ``DeserializationError``, a
-    ``UnicodeError`` from a garbled class name), at opening or only when a basket is
-    read: every uproot call goes through :meth:`_guarded`, which turns them into one
-    :class:`EventFileError` naming the file and what was being read.
+    A damaged file makes uproot raise almost any exception type, at opening or only
+    when a basket is read: every uproot call goes through :func:`guarded`, which turns
+    them into one :class:`EventFileError` naming the file and what was being read.
     """
 
     def __init__(
@@ -114,10 +135,7 @@ class RootEventFile:
         branches: Mapping[str, str | list[str]] | None,
         scale: Mapping[str, float] | None,
     ) -> None:
-        keys = self._guarded(
-            "not a readable ROOT file",
-            lambda: {k.split(";")[0] for k in self._file.keys()},  # noqa: SIM118
-        )
+        keys = object_names(self.path, self._file)
         self.metadata: dict[str, Any] = self._read_metadata() if METADATA_KEY in keys else {}
         if self.metadata:
             own = self._own_spec()
@@ -149,14 +167,7 @@ class RootEventFile:
             )
 
     def _guarded(self, what: str, call: Callable[[], T]) -> T:
-        """``call()`` (an uproot read), with what a damaged file makes it raise as one
-        :class:`EventFileError`; the toolkit's own errors pass as they are."""
-        try:
-            return call()
-        except SurrogateError:
-            raise
-        except Exception as exc:  # uproot raises many types for a corrupt file
-            raise EventFileError(f"{self.path}: {what} ({_reason(exc)})") from exc
+        return guarded(self.path, what, call)
 
     def _read_metadata(self) -> dict[str, Any]:
         """The ``surrogate_metadata`` string, decoded and checked against the schema."""

@@ -7,6 +7,7 @@ none)."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from surrogate import Condition, Events, EventSpec, Field
-from surrogate.errors import EventFileError, SpecError
+from surrogate.errors import EventFileError, SpecError, SurrogateError
+from surrogate.io.hdf5 import H5_DAMAGE
 from surrogate.layouts import Layout
 
 from ..geometry import Geometry, GeometryError, get_geometry
@@ -79,31 +81,14 @@ def inspect_challenge_file(path: str | os.PathLike[str], geometry: str | Geometr
 
     geo = get_geometry(geometry)
     path = Path(path)
-    if not path.is_file():
-        raise EventFileError(f"{path}: no such file")
-    if not h5py.is_hdf5(path):
-        raise EventFileError(f"{path}: not an HDF5 file")
+    check_hdf5(path)
     try:
         with h5py.File(path, "r") as f:
-            missing = [k for k in ("incident_energies", "showers") if k not in f]
-            if missing:
-                raise EventFileError(
-                    f"{path}: not a CaloChallenge file: no dataset {missing[0]!r} "
-                    f"(has {', '.join(sorted(f.keys())) or 'nothing'})"
-                )
-            showers, energies = f["showers"], f["incident_energies"]
-            if showers.ndim != 2:
-                raise EventFileError(f"{path}: 'showers' has shape {showers.shape}, not (N, V)")
-            if energies.ndim != 2 or energies.shape[1] != 1:
-                raise EventFileError(
-                    f"{path}: 'incident_energies' has shape {energies.shape}, not (N, 1)"
-                )
-            if energies.shape[0] != showers.shape[0]:
-                raise EventFileError(
-                    f"{path}: {energies.shape[0]} incident energies but {showers.shape[0]} showers"
-                )
+            showers, _ = _challenge_datasets(f, path)
             n, v, dtype = showers.shape[0], showers.shape[1], str(showers.dtype)
-    except OSError as exc:
+    except SurrogateError:
+        raise
+    except H5_DAMAGE as exc:  # h5py's error for a damaged header or datatype
         raise EventFileError(f"{path}: unreadable HDF5 file, truncated? ({exc})") from exc
     try:
         geo.check_voxels(v, str(path))
@@ -116,6 +101,64 @@ def inspect_challenge_file(path: str | os.PathLike[str], geometry: str | Geometr
         "dtype": dtype,
         "enough_for_classifier": None if need is None else n >= need,
     }
+
+
+def check_hdf5(path: Path) -> None:
+    """Raise unless ``path`` is an HDF5 file."""
+    import h5py
+
+    if not path.is_file():
+        raise EventFileError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise EventFileError(f"{path}: not an HDF5 file")
+
+
+def _challenge_datasets(f: Any, path: Path) -> tuple[Any, Any]:
+    """The ``showers`` (N, V) and ``incident_energies`` (N, 1) datasets, checked."""
+    missing = [k for k in ("incident_energies", "showers") if k not in f]
+    if missing:
+        raise EventFileError(
+            f"{path}: not a CaloChallenge file: no dataset {missing[0]!r} "
+            f"(has {', '.join(sorted(f.keys())) or 'nothing'})"
+        )
+    showers = numeric_dataset(f, "showers", path)
+    energies = numeric_dataset(f, "incident_energies", path)
+    if showers.ndim != 2:
+        raise EventFileError(f"{path}: 'showers' has shape {showers.shape}, not (N, V)")
+    if energies.ndim != 2 or energies.shape[1] != 1:
+        raise EventFileError(f"{path}: 'incident_energies' has shape {energies.shape}, not (N, 1)")
+    if energies.shape[0] != showers.shape[0]:
+        raise EventFileError(
+            f"{path}: {energies.shape[0]} incident energies but {showers.shape[0]} showers"
+        )
+    return showers, energies
+
+
+def numeric_dataset(f: Any, name: str, path: Path) -> Any:
+    """``f[name]``, refused unless it is a dataset of numbers whose data the file holds.
+
+    A chunked dataset stores only the chunks written to it: one with fewer than its
+    shape needs was never filled (an interrupted write, or a header claiming 2**40
+    events), and reading it would make up events from the fill value, or take forever.
+    """
+    import h5py
+
+    ds = f[name]
+    if not isinstance(ds, h5py.Dataset):
+        raise EventFileError(f"{path}: {name!r} is a group, not a dataset")
+    if ds.shape is None:
+        raise EventFileError(f"{path}: dataset {name!r} is empty (it has no shape)")
+    if ds.dtype.kind not in "biuf":
+        raise EventFileError(f"{path}: dataset {name!r} holds {ds.dtype}, not numbers")
+    if ds.chunks is not None and ds.size:
+        needed = math.prod(-(-s // c) for s, c in zip(ds.shape, ds.chunks, strict=True))
+        stored = ds.id.get_num_chunks()
+        if stored < needed:
+            raise EventFileError(
+                f"{path}: dataset {name!r} of shape {ds.shape} stores {stored} of its "
+                f"{needed} chunks: the file is incomplete"
+            )
+    return ds
 
 
 def open_challenge(path: str | os.PathLike[str], geometry: str | Geometry):
@@ -141,9 +184,26 @@ def read_challenge(
     """
     reader = open_challenge(path, geometry)
     try:
+        part = range(len(reader))[start:stop]
+        check_fits(len(part) * (reader.spec.field("showers").size + 1), path)
         return reader[start:stop]
     finally:
         reader.close()
+
+
+def check_fits(values: int, path: str | os.PathLike[str]) -> None:
+    """Refuse to read ``values`` numbers at once where the process could not hold them
+    (as float64, the widest a reader makes): a file may claim more events than the
+    memory holds, and the allocation would fail (or, overcommitted, be killed) midway."""
+    from surrogate.memory import OutOfMemoryError, memory_available
+
+    need = 8 * values
+    left, source = memory_available()
+    if need > left:
+        raise OutOfMemoryError(
+            f"{path}: reading it takes {need / 2**20:.0f} MB, more than the "
+            f"{left / 2**20:.0f} MB {source} leaves this process: read a part (start, stop)"
+        )
 
 
 def write_challenge(

@@ -21,6 +21,7 @@ import numpy as np
 
 from surrogate import Events
 from surrogate.errors import EventFileError, SpecError
+from surrogate.io.root import guarded, object_names
 
 from ..geometry import CartesianLayer, Geometry, get_geometry
 from .challenge import challenge_spec
@@ -103,8 +104,6 @@ def read_root(
 
 
 def _read_hits(path, geo, spec, tree, energy, hits, scale, energy_scale, start, stop):
-    import uproot
-
     hits = dict(hits)
     if "energy" not in hits:
         raise SpecError("read_root: hits= needs an 'energy' branch")
@@ -120,26 +119,15 @@ def _read_hits(path, geo, spec, tree, energy, hits, scale, energy_scale, start, 
             f"read_root: hits= needs 'voxel' or {', '.join(repr(k) for k in index_keys)} "
             f"(missing {missing[0]!r})"
         )
-    try:
-        f = uproot.open(path)
-    except Exception as exc:
-        raise EventFileError(f"{path}: not a readable ROOT file ({exc})") from exc
-    with f:
-        keys = {k.split(";")[0] for k in f.keys()}  # noqa: SIM118
-        if tree not in keys:
-            raise EventFileError(f"{path}: no tree {tree!r} (has {', '.join(sorted(keys))})")
-        t = f[tree]
-        wanted = [energy, hits["energy"], *(hits[k] for k in index_keys)]
-        branches = set(t.keys())
-        absent = [b for b in wanted if b not in branches]
-        if absent:
-            raise EventFileError(f"{path}: no branch {absent[0]!r} in tree {tree!r}")
-        arrays = t.arrays(wanted, entry_start=start, entry_stop=stop, library="np")
-    e_inc = np.asarray(arrays[energy], dtype=np.float64).reshape(-1) * energy_scale
+    wanted = [energy, hits["energy"], *(hits[k] for k in index_keys)]
+    arrays = _read_branches(path, tree, wanted, start, stop)
+    e_inc = _flatten(arrays[energy], np.float64, path, energy) * energy_scale
     n = len(e_inc)
-    counts = np.array([len(x) for x in arrays[hits["energy"]]], dtype=np.int64)
-    flat_e = _flatten(arrays[hits["energy"]], np.float64) * scale
-    idx = {k: _flatten(arrays[hits[k]], np.int64) for k in index_keys}
+    if len(arrays[hits["energy"]]) != n:
+        raise EventFileError(f"{path}: branch {hits['energy']!r} is not one list per event")
+    counts = np.array([np.size(x) for x in arrays[hits["energy"]]], dtype=np.int64)
+    flat_e = _flatten(arrays[hits["energy"]], np.float64, path, hits["energy"]) * scale
+    idx = {k: _flatten(arrays[hits[k]], np.int64, path, hits[k]) for k in index_keys}
     for k, v in idx.items():
         if len(v) != len(flat_e):
             raise EventFileError(
@@ -156,10 +144,37 @@ def _read_hits(path, geo, spec, tree, energy, hits, scale, energy_scale, start, 
     )
 
 
-def _flatten(jagged: Any, dtype) -> np.ndarray:
-    if isinstance(jagged, np.ndarray) and jagged.dtype != object:
-        return jagged.reshape(-1).astype(dtype)
-    parts = [np.asarray(x, dtype=dtype).reshape(-1) for x in jagged]
+def _read_branches(path, tree: str, wanted: list[str], start: int, stop: int | None) -> dict:
+    """The branches ``wanted`` of ``tree``, entries ``[start, stop)``, as numpy arrays
+    (jagged ones as object arrays); every uproot call is :func:`guarded`."""
+    import uproot
+
+    f = guarded(path, "not a readable ROOT file", lambda: uproot.open(path))
+    with f:
+        keys = object_names(path, f)
+        if tree not in keys:
+            raise EventFileError(f"{path}: no tree {tree!r} (has {', '.join(sorted(keys))})")
+        t = guarded(path, f"unreadable tree {tree!r}", lambda: f[tree])
+        branches = guarded(path, f"unreadable tree {tree!r}", lambda: set(t.keys()))
+        absent = [b for b in wanted if b not in branches]
+        if absent:
+            raise EventFileError(f"{path}: no branch {absent[0]!r} in tree {tree!r}")
+        return guarded(
+            path,
+            f"cannot read tree {tree!r}",
+            lambda: t.arrays(wanted, entry_start=start, entry_stop=stop, library="np"),
+        )
+
+
+def _flatten(jagged: Any, dtype, path, branch: str) -> np.ndarray:
+    """Every value of a (jagged) branch in one flat array of ``dtype``; a branch of
+    another type (strings, or NaN where indices are) is refused naming it."""
+    try:
+        if isinstance(jagged, np.ndarray) and jagged.dtype != object:
+            return jagged.reshape(-1).astype(dtype)
+        parts = [np.asarray(x, dtype=dtype).reshape(-1) for x in jagged]
+    except (TypeError, ValueError):
+        raise EventFileError(f"{path}: branch {branch!r} does not hold {np.dtype(dtype)}") from None
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
