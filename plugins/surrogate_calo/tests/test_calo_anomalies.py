@@ -18,7 +18,7 @@ from surrogate.events import Events
 from surrogate.io import open_events
 from surrogate_calo.anomalies import DeadCell, NoisyCell, hottest_layer, reference_mean
 from surrogate_calo.baselines import LayerCut, ResponseCut, layer_fractions
-from surrogate_calo.features import high_level_features
+from surrogate_calo.features import shower_depth
 from surrogate_calo.gflash import CONVERSION_X0
 
 N = 400
@@ -98,13 +98,9 @@ def test_the_energy_scale_multiplies_every_shower_by_one_plus_shift():
 
 
 def mean_depth(events: Events) -> np.ndarray:
-    """Energy-weighted mean depth of each shower in X0, from its layer energies at their
-    layers' centres."""
-    geo = photons().geometry
-    x0 = geo.parameters().x0
-    hlf = high_level_features(events["showers"], events["incident_energies"], geo)
-    centre = {i: sum(geo.depth[i]) / 2 / x0 for i in geo.relevant_layers}
-    return sum(hlf.e_layer[i] * centre[i] for i in centre) / hlf.e_tot
+    """Each shower's energy-weighted mean depth in X0 (its layer energies at their
+    layers' centres)."""
+    return shower_depth(events["showers"], photons().geometry)
 
 
 def test_electrons_start_shallower_than_photons_at_the_same_energies():
