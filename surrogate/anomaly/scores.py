@@ -4,10 +4,14 @@ A model declares its kinds (:meth:`surrogate.Surrogate.score_kinds`): ``nll`` wi
 exact density, ``nll_bound`` (or the family's own name for it) with a bound, and ``knn``
 whatever it is, because it needs only the model's draws: an event's score is the log of
 the distance to the ``k``-th nearest of ``draws`` model events generated at the event's
-own conditions, in the model's :meth:`~surrogate.Surrogate.score_space`, each dimension
-scaled by the spread of those draws.  It is the k-nearest-neighbour estimate of
-``-log p(x | c)`` up to terms equal for every event (Loftsgaarden and Quesenberry 1965),
-so it ranks events as a density would, at ``draws`` times the cost of sampling.
+own conditions, in the model's :meth:`~surrogate.Surrogate.score_space`.  Each dimension
+is scaled by its spread over the draws of the :data:`KNN_BATCH` events scored together,
+not over the event's own: at low energy a voxel can be empty in all of an event's draws,
+and any energy there would put a normal shower thousands of units away.  It is the
+k-nearest-neighbour estimate of ``-log p(x | c)`` up to terms equal for every event
+(Loftsgaarden and Quesenberry 1965), so it ranks events as a density would, at ``draws``
+times the cost of sampling; the scale makes an event's score depend a little on the
+events scored beside it (the file's order).
 
 A score file (``surrogate score``, :func:`score_file`) holds one score per event of the
 data file, in its order, in the dataset ``score`` (and ``per_field/NAME`` when asked),
@@ -77,8 +81,11 @@ def knn_score(
         made = model.sample(m * draws, conds or None, seed=int(rng.integers(2**63)))
         x = model.score_space(part)[:, None, :]
         y = model.score_space(made).reshape(m, draws, -1)
-        var = y.var(axis=1, keepdims=True)
-        var = var + 1e-6 * var.mean(axis=2, keepdims=True) + 1e-12  # a dimension that never varies
+        # one scale per dimension, from all the batch's draws: an event's own draws leave
+        # a voxel that is empty at its conditions with no spread, and any energy there
+        # would then put a normal event at a distance of thousands
+        var = y.reshape(m * draws, -1).var(axis=0)
+        var = var + 1e-6 * var.mean() + 1e-12  # a dimension that never varies
         dist = np.sqrt((((y - x) ** 2) / var).sum(axis=2))
         out[a : a + m] = np.log(np.partition(dist, k - 1, axis=1)[:, k - 1] + 1e-300)
     return out
