@@ -141,7 +141,7 @@ def _check_layer(geo: Geometry, layer: int, where: str) -> None:
 class ShowerTransform(EventTransform):
     """A fault of the simulator's own showers.  The geometry, and the cell or layer a
     default picks, are the simulator's: :meth:`bind` resolves them into a copy, which
-    :meth:`transform` uses (the core hands a transform the events only)."""
+    :meth:`transform` uses and whose options record them."""
 
     geometry: Geometry | None = None
 
@@ -157,14 +157,13 @@ class ShowerTransform(EventTransform):
         self._check_geometry(geo)
         bound = copy.copy(self)
         bound.geometry = geo
-        bound._resolve(simulator, geo)
+        bound.options = {**self.options, **bound._resolve(simulator, geo)}
         return bound
 
-    def _resolve(self, simulator: Simulator, geo: Geometry) -> None:
-        """Fill in what the options leave to the simulator (the default cell...)."""
-
-    def sample(self, simulator: Simulator, n: int, conditions: Conditions, seed: Seed) -> Events:
-        return EventTransform.sample(self.bind(simulator), simulator, n, conditions, seed)
+    def _resolve(self, simulator: Simulator, geo: Geometry) -> dict[str, Any]:
+        """Fill in what the options leave to the simulator (the default cell...); returns
+        the options that now say so."""
+        return {}
 
     def transform(self, events: Events, rng: np.random.Generator) -> Events:
         if self.geometry is None:
@@ -212,12 +211,14 @@ class _CellFault(ShowerTransform):
                     f"geometry {geo.name!r} (0..{size - 1})"
                 )
 
-    def _resolve(self, simulator: Simulator, geo: Geometry) -> None:
+    def _resolve(self, simulator: Simulator, geo: Geometry) -> dict[str, Any]:
         if self.layer is not None:
             self.voxel = geo.layer_slice(self.layer).start + int(self.index or 0)
         elif self.voxel is None:
             mean = reference_mean(simulator)
             self.voxel = ring_voxel(geo, mean, hottest_layer(geo, mean), self.hottest)
+        self.layer = self.index = None  # the voxel says it all
+        return {"voxel": int(self.voxel), "layer": None, "index": None}
 
     def cell(self, simulator: Simulator) -> int:
         """The flat index of the voxel this fault hits in ``simulator``'s showers."""
@@ -284,9 +285,10 @@ class DeadLayer(ShowerTransform):
         if self.layer is not None:
             _check_layer(geo, self.layer, self.name)
 
-    def _resolve(self, simulator: Simulator, geo: Geometry) -> None:
+    def _resolve(self, simulator: Simulator, geo: Geometry) -> dict[str, Any]:
         if self.layer is None:
             self.layer = hottest_layer(geo, reference_mean(simulator))
+        return {"layer": int(self.layer)}
 
     def _fault(self, showers: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         assert self.geometry is not None and self.layer is not None

@@ -25,7 +25,7 @@ import numpy as np
 from surrogate.anomaly import EventTransform
 from surrogate.errors import SpecError
 from surrogate.events import Events
-from surrogate.interfaces import Conditions, Seed, Simulator
+from surrogate.interfaces import Simulator
 
 from .gmm2d import GaussianRing
 
@@ -73,14 +73,10 @@ class OffRing(EventTransform):
         _ring(simulator, self.name)
 
     def bind(self, simulator: Simulator) -> OffRing:
-        """A copy that knows ``simulator``'s sigma (the core hands a transform the events
-        only)."""
+        """A copy that knows ``simulator``'s sigma, the unit of the shift."""
         bound = copy.copy(self)
         bound.sigma = _ring(simulator, self.name).sigma
         return bound
-
-    def sample(self, simulator: Simulator, n: int, conditions: Conditions, seed: Seed) -> Events:
-        return EventTransform.sample(self.bind(simulator), simulator, n, conditions, seed)
 
     def transform(self, events: Events, rng: np.random.Generator) -> Events:
         if self.sigma is None:

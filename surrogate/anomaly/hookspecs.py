@@ -20,9 +20,11 @@ def register_anomalies(register: Register) -> None:
     its import path).  ``cls(**options)`` builds it (``--anomaly-option KEY=VALUE``; the
     toolkit refuses options the constructor does not take); ``check(simulator)`` raises a
     :class:`~surrogate.errors.SpecError` when the anomaly does not apply to that
-    simulator's events; ``sample(simulator, n, conditions, seed)`` returns ``n`` anomalous
-    events.  Most anomalies change the simulator's own events (a dead cell, a shifted
-    energy scale): subclass :class:`~surrogate.anomaly.EventTransform` and implement
+    simulator's events; ``bind(simulator)`` returns it resolved for the simulator (a
+    default cell chosen from its showers, recorded in its ``options`` so that files say
+    which); ``sample(simulator, n, conditions, seed)`` returns ``n`` anomalous events.
+    Most anomalies change the simulator's own events (a dead cell, a shifted energy
+    scale): subclass :class:`~surrogate.anomaly.EventTransform` and implement
     ``transform(events, rng)``.  Others draw from another configuration (electrons among
     photons): implement ``sample``.  ``surrogate simulate SIM --anomaly NAME`` writes a
     labelled anomaly sample, which ``surrogate validate --anomalies FILE`` and the

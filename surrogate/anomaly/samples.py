@@ -48,6 +48,14 @@ class Anomaly(ABC):
         made.  By default an anomaly applies to every simulator."""
         return None
 
+    def bind(self, simulator: Simulator) -> Anomaly:
+        """This anomaly checked and resolved for ``simulator``'s events: a copy that knows
+        what its options leave to the simulator (a geometry, a default cell chosen from
+        its showers), with those values in its ``options``, which files record and which
+        rebuild the same fault.  By default: :meth:`check`, then the anomaly itself."""
+        self.check(simulator)
+        return self
+
     @abstractmethod
     def sample(self, simulator: Simulator, n: int, conditions: Conditions, seed: Seed) -> Events:
         """``n`` anomalous events at ``conditions`` (as ``Simulator.sample`` takes them)."""
@@ -60,12 +68,13 @@ class Anomaly(ABC):
 class EventTransform(Anomaly):
     """An anomaly that changes the simulator's own events (the most common kind): the
     simulator draws from the seed's first child, :meth:`transform` from its second, so
-    the anomalous events are the same showers as the normal ones of that seed, faulted."""
+    the anomalous events are the same showers as the normal ones of that seed, faulted.
+    :meth:`transform` is called on the anomaly bound to the simulator (:meth:`bind`)."""
 
     def sample(self, simulator: Simulator, n: int, conditions: Conditions, seed: Seed) -> Events:
         events_seed, fault_seed = np.random.SeedSequence(_entropy(seed)).spawn(2)
         events = simulator.sample(n, conditions, seed=events_seed)
-        return self.transform(events, np.random.default_rng(fault_seed))
+        return self.bind(simulator).transform(events, np.random.default_rng(fault_seed))
 
     @abstractmethod
     def transform(self, events: Events, rng: np.random.Generator) -> Events:
@@ -81,16 +90,15 @@ def _entropy(seed: Seed) -> Any:
 
 class AnomalousSimulator(Simulator):
     """``base``'s events with ``anomaly`` applied: a simulator like any other, named
-    ``BASE+ANOMALY``, whose options record the anomaly (the sample's label)."""
+    ``BASE+ANOMALY``, whose options record the anomaly as bound to ``base`` (the sample's
+    label, with the defaults it resolved: which cell is dead)."""
 
     version = "1"
 
     def __init__(self, base: Simulator, anomaly: Anomaly) -> None:
-        super().__init__(
-            **base.options, anomaly=anomaly.name, anomaly_options=dict(anomaly.options)
-        )
-        anomaly.check(base)
-        self.base, self.anomaly, self.spec = base, anomaly, base.spec
+        bound = anomaly.bind(base)
+        super().__init__(**base.options, anomaly=bound.name, anomaly_options=dict(bound.options))
+        self.base, self.anomaly, self.spec = base, bound, base.spec
         self.name = f"{base.name}+{anomaly.name}"
 
     def sample(self, n: int, conditions: Conditions = None, *, seed: Seed = None) -> Events:

@@ -171,6 +171,15 @@ def test_anomaly_files_are_labelled(tmp_path):
         assert anomaly_label(f.metadata, str(out)) == "calo.dead_layer"
         assert f.metadata["options"]["anomaly_options"] == {"layer": 2}
         assert np.all(layer_energy(f.read(), 2) == 0)
+    # a default resolved from the simulator's showers is recorded, and rebuilds the fault
+    sim = surrogate.simulator("calo.gflash", geometry="test")
+    dead = anomalous(sim, "calo.dead_cell")
+    recorded = dead.options["anomaly_options"]
+    assert recorded == {"voxel": 16, "layer": None, "index": None}
+    again = anomalous(sim, "calo.dead_cell", recorded)
+    np.testing.assert_array_equal(
+        dead.sample(5, seed=3)["showers"], again.sample(5, seed=3)["showers"]
+    )
 
 
 def test_the_cut_baselines_see_what_they_cut_on():
