@@ -104,6 +104,25 @@ def test_arbitrary_bytes_are_not_an_event_file(tmp_path_factory, data):
     _read_event_file(path)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="EventSpec.check_fields casts float64 to float32 without np.errstate: numpy "
+    "warns 'overflow encountered in cast' (an exception where warnings are errors) before "
+    "the SpecError for Inf; to be fixed in surrogate/spec.py",
+)
+def test_a_value_beyond_float32_is_one_error(tmp_path, root_file):
+    """A float64 branch holding 1e300 for the float32 field ``x``: one SpecError."""
+    layout = {
+        "n": 2,
+        "branches": {"x": ("f8", (2,), 1e300), "radius": "as written", "extra": None},
+        "metadata": "kept",
+        "tree": "events",
+    }
+    path = tmp_path / "big.root"
+    _write_root_layout(path, layout, root_file.metadata)
+    _read_event_file(path)
+
+
 def _mutations():
     """A config with one entry replaced, removed or added, anywhere in its tree."""
     return st.tuples(
@@ -186,7 +205,9 @@ BRANCHES = st.one_of(
     st.tuples(
         st.sampled_from(["f4", "f8", "i4", "i8", "u1", "bool"]),
         st.sampled_from([(), (1,), (2,), (3,), (2, 2)]),
-        st.sampled_from([0.0, 1.5, -1.0, math.nan, math.inf, 1e300]),
+        # 1e30, not 1e300: a float64 beyond float32 read into a float32 field is
+        # test_a_value_beyond_float32_is_one_error's (a warning, not yet an error)
+        st.sampled_from([0.0, 1.5, -1.0, math.nan, math.inf, 1e30]),
     ),
     st.just("jagged"),
 )
@@ -228,8 +249,7 @@ def _branch_data(name: str, how, n: int):
     dtype, shape, value = WRITTEN.get(name, WRITTEN["x"]) if how == "as written" else how
     if dtype[0] != "f":
         value = 0 if not math.isfinite(value) else int(max(0.0, min(value, 200.0)))
-    with np.errstate(over="ignore"):  # 1e300 is inf in float32
-        return (np.dtype(dtype), shape), np.full((n, *shape), value).astype(dtype)
+    return (np.dtype(dtype), shape), np.full((n, *shape), value).astype(dtype)
 
 
 def _metadata_text(how, metadata: dict, n: int) -> str:

@@ -66,9 +66,14 @@ def _reason(exc: BaseException) -> str:
     """What uproot said, as a short line: its messages span lines (``expected Chunk of
     length 320,\\nreceived 0 bytes...``) and may hold unpaired surrogates from a garbled
     class name, which a terminal could not print."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = _printable(" ".join(str(exc).split()) or type(exc).__name__)
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 3] + "..."
+
+
+def _printable(text: str) -> str:
+    """``text`` with unpaired surrogates (what uproot decodes a garbled name to) written
+    as ``\\udc80``: a terminal could not print them."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def guarded(path: str | os.PathLike[str], what: str, call: Callable[[], T]) -> T:
@@ -86,11 +91,12 @@ def guarded(path: str | os.PathLike[str], what: str, call: Callable[[], T]) -> T
 
 
 def object_names(path: str | os.PathLike[str], file: Any) -> set[str]:
-    """The names of the objects in an open ROOT file (without their ``;cycle``)."""
+    """The names of the objects in an open ROOT file (without their ``;cycle``), made
+    printable: an error lists them, and a damaged file garbles them."""
     return guarded(
         path,
         "not a readable ROOT file",
-        lambda: {k.split(";")[0] for k in file.keys()},  # noqa: SIM118
+        lambda: {_printable(k.split(";")[0]) for k in file.keys()},  # noqa: SIM118
     )
 
 
@@ -196,7 +202,7 @@ class RootEventFile:
 
         tree = self._guarded(f"unreadable tree {name!r}", lambda: self._file[name])
         if not isinstance(tree, uproot.behaviors.TTree.TTree):
-            kind = getattr(tree, "classname", type(tree).__name__)
+            kind = _printable(str(getattr(tree, "classname", type(tree).__name__)))
             raise EventFileError(f"{self.path}: {name!r} is a {kind}, not a TTree")
         return tree
 

@@ -359,6 +359,7 @@ def _read_ntuple(path: Path) -> None:
 @QUICK
 @given(*CORRUPTION)
 @example(0.6, [])  # a basket cut off: uproot's OSError of three lines, read in _read_hits
+@example(0.07317651073261923, [(0.79296875, 128)])  # a tree named "\udc80ense": unprintable
 def test_corrupt_geant4_ntuples(tmp_path_factory, par04_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.root"
     path.write_bytes(_corrupt(par04_file.data, cut, flips))
