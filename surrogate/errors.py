@@ -105,8 +105,8 @@ def check_known(
     One place for the check every option-taking object makes (models, metrics, plugin
     factories, preprocessing steps, conditions), so the messages read alike.
     """
-    known = sorted(known)
-    unknown = sorted(set(given) - set(known))
+    known = sorted(str(k) for k in known)
+    unknown = sorted(str(g) for g in set(given) if str(g) not in known)
     if unknown:
         name = unknown[0]
         raise error(

@@ -235,7 +235,7 @@ class EventSpec:
                 raise SpecError(
                     f"{what}: field {f.name!r} has dtype {arr.dtype}, expected {f.dtype}"
                 )
-            arr = arr.astype(f.dtype, copy=False)
+            arr = _cast(arr, f.dtype, f.name, what, first_event)
             _check_values(arr, f.name, (f.low, f.high), what, "field", first_event)
             out[f.name] = arr
         return out
@@ -344,6 +344,22 @@ class EventSpec:
 
 def _shape_or_absent(shape: tuple[int, ...] | None) -> str:
     return "absent" if shape is None else f"shape {shape}"
+
+
+def _cast(arr: np.ndarray, dtype: Any, name: str, what: str, first_event: int) -> np.ndarray:
+    """``arr`` as ``dtype``; a finite value beyond the range of a narrower float (1e300 as
+    float32) is refused by name rather than let through as Inf or warned about."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(dtype, copy=False)
+    if out is not arr and out.dtype.kind == "f" and arr.dtype.kind == "f" and arr.size:
+        lost = np.isinf(out) & np.isfinite(arr)
+        if lost.any():
+            i = first_event + int(np.argmax(lost.reshape(len(arr), -1).any(axis=1)))
+            raise SpecError(
+                f"{what}: field {name!r} has values beyond the range of {out.dtype} "
+                f"(first in event {i})"
+            )
+    return out
 
 
 def _non_finite(

@@ -40,6 +40,13 @@ def test_good_events_are_cast_to_the_spec_dtype():
         ({"hits": np.ones((4, 3, 2)), "time": np.array([0, 0, np.inf, 0])}, "event 2"),
         ({"hits": -np.ones((4, 3, 2)), "time": np.zeros(4)}, "'hits' has values below 0"),
         ({"hits": np.ones((4, 3, 2)), "time": np.zeros(5)}, "'time' has 5 events"),
+        (
+            {
+                "hits": np.where(np.arange(24).reshape(4, 3, 2) == 13, 1e300, 1.0),
+                "time": np.zeros(4),
+            },
+            r"'hits' has values beyond the range of float32 \(first in event 2\)",
+        ),
     ],
 )
 def test_bad_fields_are_named(fields, message):
