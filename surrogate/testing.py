@@ -231,6 +231,25 @@ def surrogate_checks(make_trained: Callable[[], Surrogate], n: int = 64) -> list
     ]
 
 
+def assert_one_line_error(exc: BaseException) -> None:
+    """What a reader may raise on any input, as the fuzz tests state it: the toolkit's own
+    error (a :class:`SurrogateError`), with a message of one printable line."""
+    assert isinstance(exc, SurrogateError), f"{type(exc).__name__}: {exc}"
+    message = str(exc)
+    assert message.strip(), "an empty message"
+    assert "\n" not in message, f"a message of several lines: {message!r}"
+    message.encode("utf-8")  # a terminal can print it (no unpaired surrogate)
+
+
+def corrupt_bytes(data: bytes, cut: float, flips: list[tuple[float, int]]) -> bytes:
+    """``data`` truncated to the fraction ``cut`` with bytes set at relative positions:
+    what a fuzz test of a reader feeds it from a real file (``flips``: (where, value))."""
+    out = bytearray(data[: max(1, int(cut * len(data)))])
+    for where, value in flips:
+        out[int(where * (len(out) - 1))] = value
+    return bytes(out)
+
+
 @contextlib.contextmanager
 def plugin_registry(*plugins: tuple[str, object]) -> Iterator[Registry]:
     """A fresh registry of the installed plugins plus ``(name, plugin)`` pairs, the

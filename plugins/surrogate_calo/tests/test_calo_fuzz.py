@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 import surrogate
 from surrogate.errors import SurrogateError
+from surrogate.testing import assert_one_line_error, corrupt_bytes
 from surrogate_calo.geometry import DATA, GeometryError, load_geometry, parse_binning
 from surrogate_calo.io import (
     inspect_challenge_file,
@@ -47,29 +48,12 @@ CORRUPTION = (
 PROMPT_S = 2.0
 
 
-def _one_line(exc: BaseException) -> None:
-    """The property (as the core's fuzz tests state it): the toolkit's own error, with a
-    message of one printable line."""
-    assert isinstance(exc, SurrogateError), f"{type(exc).__name__}: {exc}"
-    message = str(exc)
-    assert message.strip(), "an empty message"
-    assert "\n" not in message, f"a message of several lines: {message!r}"
-    message.encode("utf-8")
-
-
 def _refused_or_read(read: Callable[[], Any]) -> None:
     """Run a reader: it returns, or raises one of the toolkit's one-line errors."""
     try:
         read()
     except Exception as exc:
-        _one_line(exc)
-
-
-def _corrupt(data: bytes, cut: float, flips: list[tuple[float, int]]) -> bytes:
-    out = bytearray(data[: max(1, int(cut * len(data)))])
-    for where, value in flips:
-        out[int(where * (len(out) - 1))] = value
-    return bytes(out)
+        assert_one_line_error(exc)
 
 
 class Sample(NamedTuple):
@@ -132,7 +116,7 @@ def _read_challenge(path: Path) -> None:
 @given(*CORRUPTION)
 def test_corrupt_challenge_files(tmp_path_factory, challenge_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.h5"
-    path.write_bytes(_corrupt(challenge_file.data, cut, flips))
+    path.write_bytes(corrupt_bytes(challenge_file.data, cut, flips))
     _read_challenge(path)
 
 
@@ -141,7 +125,7 @@ def test_corrupt_challenge_files(tmp_path_factory, challenge_file, cut, flips):
 @given(*CORRUPTION)
 def test_corrupt_challenge_files_long(tmp_path_factory, challenge_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.h5"
-    path.write_bytes(_corrupt(challenge_file.data, cut, flips))
+    path.write_bytes(corrupt_bytes(challenge_file.data, cut, flips))
     _read_challenge(path)
 
 
@@ -254,7 +238,7 @@ def calogan_file(tmp_path_factory) -> Sample:
 @given(*CORRUPTION)
 def test_corrupt_calogan_files(tmp_path_factory, calogan_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.h5"
-    path.write_bytes(_corrupt(calogan_file.data, cut, flips))
+    path.write_bytes(corrupt_bytes(calogan_file.data, cut, flips))
     _refused_or_read(lambda: read_calogan(path))
 
 
@@ -263,7 +247,7 @@ def test_corrupt_calogan_files(tmp_path_factory, calogan_file, cut, flips):
 @given(*CORRUPTION)
 def test_corrupt_calogan_files_long(tmp_path_factory, calogan_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.h5"
-    path.write_bytes(_corrupt(calogan_file.data, cut, flips))
+    path.write_bytes(corrupt_bytes(calogan_file.data, cut, flips))
     _refused_or_read(lambda: read_calogan(path))
 
 
@@ -362,7 +346,7 @@ def _read_ntuple(path: Path) -> None:
 @example(0.07317651073261923, [(0.79296875, 128)])  # a tree named "\udc80ense": unprintable
 def test_corrupt_geant4_ntuples(tmp_path_factory, par04_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.root"
-    path.write_bytes(_corrupt(par04_file.data, cut, flips))
+    path.write_bytes(corrupt_bytes(par04_file.data, cut, flips))
     _read_ntuple(path)
 
 
@@ -371,7 +355,7 @@ def test_corrupt_geant4_ntuples(tmp_path_factory, par04_file, cut, flips):
 @given(*CORRUPTION)
 def test_corrupt_geant4_ntuples_long(tmp_path_factory, par04_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.root"
-    path.write_bytes(_corrupt(par04_file.data, cut, flips))
+    path.write_bytes(corrupt_bytes(par04_file.data, cut, flips))
     _read_ntuple(path)
 
 
@@ -453,7 +437,7 @@ def test_mutated_binnings_long(tmp_path_factory, source, mutations, particle):
 @given(st.sampled_from(BINNINGS), *CORRUPTION)
 def test_corrupt_binnings(tmp_path_factory, source, cut, flips):
     path = tmp_path_factory.mktemp("b") / "binning.xml"
-    path.write_bytes(_corrupt(source.read_bytes(), cut, flips))
+    path.write_bytes(corrupt_bytes(source.read_bytes(), cut, flips))
     _parse_binning_file(path, None)
 
 
