@@ -198,3 +198,22 @@ def test_conditions_are_read_without_the_fields(tmp_path, monkeypatch):
         rows = np.concatenate(list(condition_batches(reader, TOY)))
         np.testing.assert_array_equal(rows[:, 0], ev["radius"])
         assert reader.read_conditions(slice(10, 20))["radius"].shape == (10,)
+
+
+def test_a_file_claiming_more_events_than_it_stores_is_refused(tmp_path):
+    """A header claiming 2**40 events over chunks never written (an interrupted write, a
+    forged file) is refused at once, not read as fill values for ever."""
+    import time
+
+    import surrogate
+
+    real = surrogate.simulate("toy.gmm2d", 10, tmp_path / "real.h5", seed=0)
+    forged = tmp_path / "forged.h5"
+    with h5py.File(real) as src, h5py.File(forged, "w") as f:
+        f.attrs.update(dict(src.attrs))
+        f.attrs["n_events"] = 2**40
+        f.create_dataset("x", (2**40, 2), "f4", chunks=(4096, 2))
+    t0 = time.perf_counter()
+    with pytest.raises(EventFileError, match=r"dataset 'x' of shape .* stores 0 of its"):
+        open_events(forged)
+    assert time.perf_counter() - t0 < 2

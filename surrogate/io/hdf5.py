@@ -13,6 +13,7 @@ leaves a file that looks complete.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -244,6 +245,33 @@ def _read_failed(path: Path, exc: BaseException) -> SurrogateError:
     return out_of_memory(exc) or EventFileError(f"{path}: read failed, file truncated? ({exc})")
 
 
+def numeric_dataset(f: Any, name: str, path: Path) -> Any:
+    """``f[name]``, refused unless it is a dataset of numbers whose data the file holds.
+
+    A chunked dataset stores only the chunks written to it: one with fewer than its
+    shape needs was never filled (an interrupted write, or a header claiming 2**40
+    events), and reading it would make up events from the fill value, or take forever.
+    """
+    import h5py
+
+    ds = f[name]
+    if not isinstance(ds, h5py.Dataset):
+        raise EventFileError(f"{path}: {name!r} is a group, not a dataset")
+    if ds.shape is None:
+        raise EventFileError(f"{path}: dataset {name!r} is empty (it has no shape)")
+    if ds.dtype.kind not in "biuf":
+        raise EventFileError(f"{path}: dataset {name!r} holds {ds.dtype}, not numbers")
+    if ds.chunks is not None and ds.size and not ds.is_virtual:
+        needed = math.prod(-(-s // c) for s, c in zip(ds.shape, ds.chunks, strict=True))
+        stored = ds.id.get_num_chunks()
+        if stored < needed:
+            raise EventFileError(
+                f"{path}: dataset {name!r} of shape {ds.shape} stores {stored} of its "
+                f"{needed} chunks: the file is incomplete"
+            )
+    return ds
+
+
 class EventFile:
     """Read an HDF5 event file lazily: ``len``, slicing (``f[a:b]`` -> Events), ``batches``.
 
@@ -305,7 +333,7 @@ class EventFile:
                     f"{self.path}: missing dataset {name!r} "
                     f"(has {', '.join(sorted(f.keys())) or 'none'})"
                 )
-            ds = f[name]
+            ds = numeric_dataset(f, name, self.path)
             ok = ds.shape[1:] == shape or (shape == () and ds.shape[1:] == (1,))
             if not ok:
                 raise EventFileError(

@@ -12,10 +12,10 @@ import numpy as np
 
 from surrogate import Events
 from surrogate.errors import EventFileError, SurrogateError
-from surrogate.io.hdf5 import H5_DAMAGE
+from surrogate.io.hdf5 import H5_DAMAGE, numeric_dataset
 
 from ..geometry import Geometry, get_geometry
-from .challenge import challenge_spec, check_fits, check_hdf5, numeric_dataset
+from .challenge import challenge_spec, check_fits, check_hdf5
 
 
 def read_calogan(

@@ -7,7 +7,6 @@ none)."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 
 from surrogate import Condition, Events, EventSpec, Field
 from surrogate.errors import EventFileError, SpecError, SurrogateError
-from surrogate.io.hdf5 import H5_DAMAGE
+from surrogate.io.hdf5 import H5_DAMAGE, numeric_dataset
 from surrogate.layouts import Layout
 
 from ..geometry import Geometry, GeometryError, get_geometry
@@ -132,33 +131,6 @@ def _challenge_datasets(f: Any, path: Path) -> tuple[Any, Any]:
             f"{path}: {energies.shape[0]} incident energies but {showers.shape[0]} showers"
         )
     return showers, energies
-
-
-def numeric_dataset(f: Any, name: str, path: Path) -> Any:
-    """``f[name]``, refused unless it is a dataset of numbers whose data the file holds.
-
-    A chunked dataset stores only the chunks written to it: one with fewer than its
-    shape needs was never filled (an interrupted write, or a header claiming 2**40
-    events), and reading it would make up events from the fill value, or take forever.
-    """
-    import h5py
-
-    ds = f[name]
-    if not isinstance(ds, h5py.Dataset):
-        raise EventFileError(f"{path}: {name!r} is a group, not a dataset")
-    if ds.shape is None:
-        raise EventFileError(f"{path}: dataset {name!r} is empty (it has no shape)")
-    if ds.dtype.kind not in "biuf":
-        raise EventFileError(f"{path}: dataset {name!r} holds {ds.dtype}, not numbers")
-    if ds.chunks is not None and ds.size:
-        needed = math.prod(-(-s // c) for s, c in zip(ds.shape, ds.chunks, strict=True))
-        stored = ds.id.get_num_chunks()
-        if stored < needed:
-            raise EventFileError(
-                f"{path}: dataset {name!r} of shape {ds.shape} stores {stored} of its "
-                f"{needed} chunks: the file is incomplete"
-            )
-    return ds
 
 
 def open_challenge(path: str | os.PathLike[str], geometry: str | Geometry):
