@@ -53,7 +53,7 @@ def build_registered(kind: str, name: str, expected: type[T], options: dict[str,
 
 def simulator(name: str, **options: Any) -> Simulator:
     """Build the registered simulator ``name`` with its factory options."""
-    return build_registered("simulator", name, Simulator, options)
+    return build_registered("simulator", name, Simulator, options)  # type: ignore[type-abstract]
 
 
 def surrogate_class(name: str) -> type[Surrogate]:

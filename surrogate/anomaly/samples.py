@@ -74,7 +74,10 @@ class EventTransform(Anomaly):
     def sample(self, simulator: Simulator, n: int, conditions: Conditions, seed: Seed) -> Events:
         events_seed, fault_seed = np.random.SeedSequence(_entropy(seed)).spawn(2)
         events = simulator.sample(n, conditions, seed=events_seed)
-        return self.bind(simulator).transform(events, np.random.default_rng(fault_seed))
+        bound = self.bind(simulator)
+        if not isinstance(bound, EventTransform):
+            raise PluginError(f"anomaly {self.name!r}: bind() returned {bound!r}, not a transform")
+        return bound.transform(events, np.random.default_rng(fault_seed))
 
     @abstractmethod
     def transform(self, events: Events, rng: np.random.Generator) -> Events:

@@ -526,7 +526,8 @@ class Trainer:
         opts = self.options
         if self.workdir is None:
             return False
-        due = bool(opts.checkpoint_steps) and self.global_step % int(opts.checkpoint_steps) == 0
+        every = opts.checkpoint_steps
+        due = every is not None and self.global_step % every == 0
         if opts.checkpoint_interval is not None:
             late = time.perf_counter() - self.last_saved >= float(opts.checkpoint_interval)
             if self.world.distributed:
