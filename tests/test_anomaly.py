@@ -205,3 +205,19 @@ def test_the_roc_summary_of_two_unit_gaussians_has_its_closed_form():
     assert np.all(np.diff(b_eff) >= 0) and np.all(np.diff(s_eff) >= 0)
     with pytest.raises(SurrogateError, match="NaN scores"):
         roc_summary(np.array([0.0, np.nan]), sig)
+
+
+def test_a_model_without_any_score_says_so(models, files, tmp_path):
+    """A family may withdraw every score (one whose draws cannot be made at given
+    conditions, say): scoring with it is one line, before any output exists."""
+    from surrogate_baseline.gaussian import GaussianSurrogate
+
+    class NoScores(GaussianSurrogate):
+        def score_kinds(self):
+            return {}
+
+    model = NoScores()
+    model.__dict__.update(models["gaussian"].__dict__)
+    with pytest.raises(SurrogateError, match="model 'gaussian' gives no anomaly score"):
+        surrogate.score(model, files / "sig.h5", tmp_path / "s.h5")
+    assert not (tmp_path / "s.h5").exists()
