@@ -22,6 +22,7 @@ gives it, so a score file depends on its seed and chunk size only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -143,11 +144,10 @@ def score_file(
     data, output = Path(data), Path(output)
     with output_lock(output), _open_data(data, model) as reader:
         n = len(reader)
-        bar = event_bar(n, progress, desc=f"{kind} scores")
-        with atomic_path(output) as tmp:
-            _write_scores(tmp, model, reader, kind, per_field, seed, chunk_size, options, bar)
+        bar = contextlib.closing(event_bar(n, progress, desc=f"{kind} scores"))
+        with bar as shown, atomic_path(output) as tmp:
+            _write_scores(tmp, model, reader, kind, per_field, seed, chunk_size, options, shown)
             _write_attrs(tmp, model, data, kind, seed, chunk_size, options, n, model_dir)
-        bar.close()
     return output
 
 
