@@ -221,3 +221,43 @@ def test_a_model_without_any_score_says_so(models, files, tmp_path):
     with pytest.raises(SurrogateError, match="model 'gaussian' gives no anomaly score"):
         surrogate.score(model, files / "sig.h5", tmp_path / "s.h5")
     assert not (tmp_path / "s.h5").exists()
+
+
+class EmptyBelowHalf(surrogate.Surrogate):
+    """A stand-in model whose draws leave ``x[2]`` exactly 0 at ``c < 0.5`` (a voxel a
+    low-energy shower never reaches) and spread it like the others above."""
+
+    name = "empty_below_half"
+
+    def __init__(self) -> None:
+        from surrogate import Condition, EventSpec, Field
+
+        spec = EventSpec(fields=(Field("x", (3,)),), conditions=(Condition("c", low=0, high=1),))
+        super().__init__(spec)
+
+    def _fit(self, data, *, seed, workdir, **options):
+        raise NotImplementedError("a stand-in is not trained")
+
+    def _sample(self, n, conditions, rng):
+        x = rng.normal(size=(n, 3))
+        x[conditions["c"] < 0.5, 2] = 0.0
+        return {"x": x.astype(np.float32)}
+
+    def _state(self):
+        return {}
+
+    def _load_state(self, state):
+        pass
+
+
+def test_knn_scales_a_dimension_that_is_empty_in_an_events_own_draws():
+    """An event whose own draws never fill ``x[2]`` but which has a little there (0.1,
+    against a spread of 1 where it is filled) scores like the others, not thousands of
+    units away: the scale comes from all the batch's draws."""
+    model = EmptyBelowHalf()
+    normal = model.sample(200, {"c": np.tile([0.2, 0.8], 100)}, seed=1)
+    x = normal["x"].copy()
+    x[0, 2] = 0.1  # event 0 is at c = 0.2
+    scores = model.anomaly_score(surrogate.Events({"x": x}, normal.conditions), "knn", seed=2)
+    others = scores[1:]
+    assert scores[0] < np.quantile(others, 0.99), (scores[0], np.quantile(others, 0.99))

@@ -301,7 +301,7 @@ def test_two_runs_cannot_write_one_output(tmp_path):
     assert out.exists()
 
 
-def test_two_trainings_or_validations_cannot_write_one_output(tmp_path):
+def test_two_trainings_validations_samples_or_scorings_cannot_write_one_output(tmp_path):
     data = _toy(tmp_path, "toy.h5")
     busy = pytest.raises(SurrogateError, match="being written by another run")
     with _held_elsewhere(tmp_path / "model"), busy:
@@ -311,6 +311,14 @@ def test_two_trainings_or_validations_cannot_write_one_output(tmp_path):
     with _held_elsewhere(tmp_path / "report"), busy:
         surrogate.validate(model, n=100, out=tmp_path / "report", simulator="toy.gmm2d")
     assert not (tmp_path / "report").exists()
+    for output, write in {
+        "gen.h5": lambda path: surrogate.sample(model, 100, path, seed=0, progress=False),
+        "scores.h5": lambda path: surrogate.score(model, data, path, progress=False),
+    }.items():
+        busy = pytest.raises(SurrogateError, match="being written by another run")
+        with _held_elsewhere(tmp_path / output), busy:
+            write(tmp_path / output)
+        assert not (tmp_path / output).exists()
 
 
 def test_a_model_in_memory_is_not_sent_to_workers(tmp_path):

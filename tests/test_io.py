@@ -217,3 +217,24 @@ def test_a_file_claiming_more_events_than_it_stores_is_refused(tmp_path):
     with pytest.raises(EventFileError, match=r"dataset 'x' of shape .* stores 0 of its"):
         open_events(forged)
     assert time.perf_counter() - t0 < 2
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".root"])
+def test_a_bad_value_is_named_by_its_event_in_the_file(tmp_path, suffix):
+    """A slice read from the middle of a file counts events from the file's start."""
+    import surrogate
+    from surrogate.io.root import METADATA_KEY
+
+    path = surrogate.simulate("toy.gmm2d", 100, tmp_path / f"toy{suffix}", seed=0)
+    if suffix == ".h5":
+        with h5py.File(path, "a") as f:
+            f["x"][77, 1] = np.nan
+    else:
+        with uproot.open(path) as f:
+            meta, x = str(f[METADATA_KEY]), f["events"]["x"].array(library="np")
+        x[77, 1] = np.nan
+        with uproot.recreate(path) as f:
+            f.mktree("events", {"x": (x.dtype, (2,))}).extend({"x": x})
+            f[METADATA_KEY] = meta
+    with open_events(path) as f, pytest.raises(SpecError, match=r"the first: event 77\b"):
+        f[60:90]

@@ -15,8 +15,10 @@ import numpy as np
 
 from surrogate import Surrogate
 from surrogate.errors import SurrogateError
-from surrogate.memory import memory_budget
 from surrogate.settings import require
+
+#: the most the float64 copies of one batch of the fit take
+FIT_BATCH_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -86,12 +88,12 @@ class GaussianSurrogate(Surrogate):
         self._set(W, cov)
 
     def _fit_batch(self) -> int:
-        """Events per batch of the fit: ``batch_size``, or fewer where the process may not
-        hold that many (the float64 copies of wide events: 65536 showers of 6480 voxels
-        would take 3.4 GB).  Only the rounding of the sums depends on it."""
+        """Events per batch of the fit: ``batch_size``, or fewer where their float64
+        copies would pass :data:`FIT_BATCH_BYTES` (65536 showers of 6480 voxels would take
+        3.4 GB).  A fixed cap, not the memory free at the time, so the same data give the
+        same model to the last bit, which only this batching's rounding could change."""
         per_event = 16 * (self.spec.event_size + len(self.spec.condition_names) + 1)
-        wanted = float(self.settings.batch_size) * per_event
-        return max(1, int(memory_budget(wanted, what="gaussian fit") // per_event))
+        return max(1, min(int(self.settings.batch_size), FIT_BATCH_BYTES // per_event))
 
     def _set(self, W: np.ndarray, cov: np.ndarray) -> None:
         self.W, self.cov = W, cov

@@ -85,7 +85,7 @@ def reference_mean(simulator: Simulator) -> np.ndarray:
     key = json.dumps([simulator.name, simulator.options], sort_keys=True, default=str)
     if key not in _MEANS:
         events = simulator.sample(REFERENCE_SHOWERS, seed=REFERENCE_SEED)
-        _MEANS[key] = np.asarray(events[FIELD], dtype=np.float64).mean(axis=0)
+        _MEANS[key] = np.asarray(events[FIELD]).mean(axis=0, dtype=np.float64)
     return _MEANS[key]
 
 
@@ -152,9 +152,8 @@ class ShowerTransform(EventTransform):
         """Refuse options the geometry cannot take (a layer or voxel it lacks)."""
 
     def bind(self, simulator: Simulator) -> ShowerTransform:
-        """A copy of this fault resolved for ``simulator``'s showers."""
+        """A copy of this fault resolved for ``simulator``'s showers (:meth:`check`ed)."""
         geo = shower_geometry(simulator, self.name)
-        self._check_geometry(geo)
         bound = copy.copy(self)
         bound.geometry = geo
         bound.options = {**self.options, **bound._resolve(simulator, geo)}

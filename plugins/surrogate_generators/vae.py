@@ -283,21 +283,13 @@ class VAE(TorchSurrogate):
         sq = (x - mean).pow(2).double().cpu().numpy()
         if not per_field:
             return sq.mean(-1)
-        return {name: part.mean(-1) for name, part in self._field_columns(sq).items()}
-
-    def _field_columns(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """The model-space columns of each field (the preprocessing keeps the spec's
-        flattened layout, one column per value)."""
         spec = self._require_spec()
-        if x.shape[1] != spec.event_size:
+        if sq.shape[1] != spec.event_size:  # the preprocessing kept the spec's layout?
             raise SurrogateError(
-                f"model {self.name!r}: its model space ({x.shape[1]} columns) does not map "
+                f"model {self.name!r}: its model space ({sq.shape[1]} columns) does not map "
                 f"onto the fields ({spec.event_size} values): no per-field score"
             )
-        out, start = {}, 0
-        for f in spec.fields:
-            out[f.name], start = x[:, start : start + f.size], start + f.size
-        return out
+        return {k: v.reshape(len(v), -1).mean(-1) for k, v in spec.unflatten(sq).items()}
 
     # -- anomaly scores ---------------------------------------------------------------------
     def score_kinds(self) -> dict[str, str]:

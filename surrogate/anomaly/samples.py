@@ -49,11 +49,10 @@ class Anomaly(ABC):
         return None
 
     def bind(self, simulator: Simulator) -> Anomaly:
-        """This anomaly checked and resolved for ``simulator``'s events: a copy that knows
-        what its options leave to the simulator (a geometry, a default cell chosen from
-        its showers), with those values in its ``options``, which files record and which
-        rebuild the same fault.  By default: :meth:`check`, then the anomaly itself."""
-        self.check(simulator)
+        """This anomaly resolved for ``simulator``'s events (which :meth:`check` accepted):
+        a copy that knows what its options leave to the simulator (a geometry, a default
+        cell chosen from its showers), with those values in its ``options``, which files
+        record and which rebuild the same fault.  By default the anomaly itself."""
         return self
 
     @abstractmethod
@@ -99,6 +98,7 @@ class AnomalousSimulator(Simulator):
     version = "1"
 
     def __init__(self, base: Simulator, anomaly: Anomaly) -> None:
+        anomaly.check(base)
         bound = anomaly.bind(base)
         super().__init__(**base.options, anomaly=bound.name, anomaly_options=dict(bound.options))
         self.base, self.anomaly, self.spec = base, bound, base.spec

@@ -250,13 +250,15 @@ class RootEventFile:
             raise TypeError("event files are read by contiguous slices")
         fields = {f.name: self._read(f.name, start, stop) for f in self.spec.fields}
         conds = {c.name: self._read(c.name, start, stop) for c in self.spec.conditions}
-        return Events.checked(fields, conds, self.spec, what=str(self.path))
+        return Events.checked(fields, conds, self.spec, what=str(self.path), first_event=start)
 
     def read_conditions(self, key: slice) -> dict[str, np.ndarray]:
         """The conditions of ``self[key]``, checked, without reading the fields."""
         start, stop, _ = key.indices(len(self))
         conds = {c.name: self._read(c.name, start, stop) for c in self.spec.conditions}
-        return self.spec.check_conditions(conds, stop - start, what=str(self.path))
+        return self.spec.check_conditions(
+            conds, stop - start, what=str(self.path), first_event=start
+        )
 
     def batches(self, size: int) -> Iterator[Events]:
         for start in range(0, len(self), size):

@@ -76,7 +76,10 @@ def parse_binning(
 def _optional_float(elem: ET.Element, key: str, where: str) -> float | None:
     if key not in elem.attrib:
         return None
-    return _floats(elem.attrib[key], f"{where}, {key}")[0]
+    values = _floats(elem.attrib[key], f"{where}, {key}")
+    if len(values) != 1:
+        raise GeometryError(f"{where}, {key}: one number expected, not {shown(elem.attrib[key])}")
+    return values[0]
 
 
 class _RefuseDoctype(ET.TreeBuilder):

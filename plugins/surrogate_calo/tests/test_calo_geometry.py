@@ -378,3 +378,14 @@ def test_third_party_detector_through_the_plugin_hooks(tmp_path):
         assert ev["showers"].shape == (5, 6) and sim.options["geometry"] == "mydet"
         assert sim.geometry.parameters().fs > 0  # Pb / scintillator sampling stack
         assert sim.geometry.stack.active.name == "Plastic"
+
+
+def test_a_binning_attribute_of_one_number_refuses_a_list():
+    from surrogate_calo.geometry.binning import parse_binning
+
+    text = (
+        '<Bins><Bin name="e" etaMin="1,2,3" etaMax="2">'
+        '<Layer id="0" r_edges="0,1" n_bin_alpha="1" /></Bin></Bins>'
+    )
+    with pytest.raises(GeometryError, match="etaMin: one number expected, not '1,2,3'"):
+        parse_binning("given", text=text)
