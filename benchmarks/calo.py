@@ -29,6 +29,10 @@ Part ``speed`` (minutes; run it on a quiet machine): sampling speed at batch
   ``calo.gflash`` samples without conditions: dataset 1's discrete energies), with
   ``--threads`` torch threads (1 by default: the simulator is single-threaded numpy).
 
+Part ``steps``: every diffusion model under ``--workdir`` (or two-stage model with a
+  diffusion stage 2) sampled at each of ``--sampling-steps`` DDIM steps, scored as part
+  ``generators`` scores it, with the showers per second of that sampling run.
+
 Targets from the issue: AUC < 0.60, every separation power < 2e-3, speed >= 100x.
 
     python benchmarks/calo.py --part simulator
@@ -316,6 +320,65 @@ def part_speed(args) -> None:
             print(json.dumps(row), flush=True)
 
 
+def diffusion_of(model):
+    """The diffusion model that samples ``model``'s events (``model`` itself, or a
+    two-stage model's stage 2), or ``None``: what ``sampling(steps=...)`` is called on."""
+    for candidate in (model, getattr(model, "stages", {}).get("stage2")):
+        if candidate is not None and hasattr(candidate, "sampling"):
+            return candidate
+    return None
+
+
+def part_steps(args) -> None:
+    """Quality and speed of every diffusion model under ``--workdir`` at each of
+    ``--sampling-steps`` DDIM steps (issue #10, item 4: few-step samplers beside the
+    many-step one), against the generators part's reference showers (the same seed)."""
+    import surrogate
+
+    path = Path(args.json)
+    for geometry in args.bench_geometries:
+        sim = surrogate.simulator("calo.gflash", geometry=geometry)
+        ctx = {"simulator": "calo.gflash", "simulator_options": sim.options}
+        reference = sim.sample(args.test_events, seed=2)
+        energies = np.asarray(reference["incident_energies"])
+        for folder in sorted(Path(args.workdir).glob(f"{geometry}-*")):
+            model = surrogate.load(folder)
+            sampler = diffusion_of(model)
+            if sampler is None:
+                continue
+            for steps in args.sampling_steps:
+                with sampler.sampling(steps=steps):
+                    t0 = time.perf_counter()
+                    gen = model.sample(len(energies), {"incident_energies": energies}, seed=3)
+                    seconds = time.perf_counter() - t0
+                row = {"geometry": geometry, "family": folder.name[len(geometry) + 1 :]}
+                row |= {"steps": steps, "showers_per_s": len(energies) / seconds}
+                row |= compare_to_reference(reference, gen, args.classifier, ctx)
+                row["load_average"] = os.getloadavg()
+                save_row(path, "steps", row, ("geometry", "family", "steps"))
+                print(json.dumps(row), flush=True)
+
+
+def _steps_table(rows: list[dict]) -> list[str]:
+    """Part ``steps``: one line per model and DDIM step count."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "| geometry | family | DDIM steps | AUC (low) | AUC (high) | E_tot/E_inc sep. | "
+        "max E_layer sep. | FPD x1e3 | showers/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["geometry"], r["family"], r["steps"])):
+        lines.append(
+            f"| {r['geometry']} | {r['family']} | {r['steps']} | {r['auc_low']:.3f} | "
+            f"{r['auc_high']:.3f} | {_fmt(r.get('sep_power_etot'), '.2e')} | "
+            f"{_fmt(r.get('sep_power_layers_max'), '.2e')} | {r['fpd_x1e3']:.1f} | "
+            f"{r['showers_per_s']:.0f} |"
+        )
+    return lines
+
+
 def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -470,6 +533,7 @@ def table(results: dict) -> str:
             )
         refs = {r["geometry"]: r for r in results.get("speed", {}).get("rows", [])}
         lines += _groups_table(results.get("groups", {}).get("rows", []))
+        lines += _steps_table(results.get("steps", {}).get("rows", []))
         for geo, r in refs.items():
             lines.append(
                 f"\n{geo}: calo.gflash {r['gflash_showers_per_s']:.0f} showers/s at batch "
@@ -481,7 +545,9 @@ def table(results: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--part", choices=("simulator", "generators", "speed", "groups", "table"), default="table"
+        "--part",
+        choices=("simulator", "generators", "speed", "groups", "steps", "table"),
+        default="table",
     )
     p.add_argument("--json", default=str(Path(__file__).with_name("calo-results.json")))
     p.add_argument("--geometries", nargs="+", default=["3", "2", "1-photons", "calogan"])
@@ -507,6 +573,9 @@ def main(argv=None) -> int:
         "--family-options", type=json.loads, default={}, help='JSON, e.g. {"flow": {"hidden": 256}}'
     )
     p.add_argument("--quick", action="store_true", help="small samples: checks the plumbing")
+    p.add_argument(
+        "--sampling-steps", type=int, nargs="+", default=[10, 25, 50, 200], help="part steps"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.train_events, args.test_events, args.classifier = 5_000, 3_000, "small"
@@ -522,6 +591,8 @@ def main(argv=None) -> int:
         part_speed(args)
     elif args.part == "groups":
         part_groups(args)
+    elif args.part == "steps":
+        part_steps(args)
     results = json.loads(path.read_text()) if path.exists() else {}
     print(table(results))
     return 0

@@ -53,7 +53,9 @@ class RationalQuadraticCoupling(Transform):
 
     def _couple(self, x: torch.Tensor, context: torch.Tensor | None, inverse: bool):
         kept = x.index_select(1, self.identity)
-        params = self.net(kept, context).view(len(x), -1, len(self.transformed)) * self.scale
+        # float32 whatever the network ran in (bfloat16 under amp): the spline needs it
+        params = self.net(kept, context).float().view(len(x), -1, len(self.transformed))
+        params = params * self.scale
         y, logdet = rational_quadratic(
             x.index_select(1, self.transformed), params, bound=self.tail_bound, inverse=inverse
         )

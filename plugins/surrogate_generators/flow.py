@@ -83,14 +83,20 @@ class Flow(TorchSurrogate):
     name = "flow"
     version = "1.0"
     density = "exact"
-    #: spline bin searches and log-determinants need full precision: amp is ignored
-    supports_amp = False
     settings_class = FlowSettings
     settings: FlowSettings
     #: exact density and reparameterised draws: a Boltzmann generator
     trains_on_energy = True
     reparameterised = True
     field_backbones = False  # coupling networks see half the features, permuted: no grid
+
+    @property
+    def supports_amp(self) -> bool:
+        """Whether ``amp`` applies: with the ``native`` backend only, whose coupling steps
+        run their networks in bfloat16 and their splines in float32.  Spline bin searches
+        and log-determinants need full precision, and nflows' splines would get bfloat16
+        parameters: with it, ``amp`` is ignored."""
+        return self.settings.backend == "native"
 
     def _build(self) -> dict[str, nn.Module]:
         c_dim = self.c_dim

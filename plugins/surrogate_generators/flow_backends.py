@@ -25,7 +25,8 @@ Two backends:
     (:mod:`.coupling`, :mod:`.splines`: the same transform, computed without nflows'
     masked copies) composed and permuted by nflows as above.  A training step of the
     calorimeter's 368-voxel flow is several times cheaper on a CPU
-    (``benchmarks/flow_cost.py``).
+    (``benchmarks/flow_cost.py``), and its networks may run in bfloat16 (``amp``): the
+    spline takes their outputs in float32.
 
 A further backend (zuko) registers a builder in ``BACKENDS``.
 """

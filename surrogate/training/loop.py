@@ -365,11 +365,7 @@ class Trainer:
         self.device = distributed.local_device(
             self.world, resolve_device(options.device, error=TrainingError)
         )
-        self.amp = (
-            bool(options.amp)
-            and self.device.type == "cuda"
-            and getattr(objective, "supports_amp", True)
-        )
+        self.amp = bool(options.amp) and getattr(objective, "supports_amp", True)
         self.callbacks = list(options.callbacks or [])
         self.progress = self.world.is_main and (
             sys.stderr.isatty() if options.progress is None else bool(options.progress)

@@ -38,7 +38,7 @@ class TrainOptions:
     plateau_patience: int = 3
     clip_grad: float | None = 10.0  # max global gradient norm per optimizer; None disables
     ema: float | None = None  # EMA decay of the weights (e.g. 0.999); None disables
-    amp: bool = False  # bfloat16 autocast, on CUDA only
+    amp: bool = False  # bfloat16 autocast (CUDA, or a CPU with bfloat16 instructions)
     device: str | None = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
     val_fraction: float = 0.1
     val_batch_size: int | None = None
