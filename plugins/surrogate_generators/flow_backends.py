@@ -209,13 +209,11 @@ def build_native(
     transforms: int = 6,
     bins: int = 8,
     tail_bound: float = 5.0,
-    hidden: int = 128,
-    blocks: int = 2,
-    dropout: float = 0.0,
     permutation: str = "auto",
+    **made: Any,
 ) -> FlowModule:
     """The spline coupling flow :func:`build_nflows` builds, with the coupling steps of
-    :mod:`.coupling`; ``hidden``, ``blocks`` and ``dropout`` size autoregressive
+    :mod:`.coupling`; ``made`` (``hidden``, ``blocks``, ``dropout``) sizes autoregressive
     conditioners, which this backend does not build (the coupling networks are
     ``net_factory``'s)."""
     from .coupling import RationalQuadraticCoupling
