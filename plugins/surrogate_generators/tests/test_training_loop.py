@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import surrogate
 from surrogate.errors import SpecError, TrainingError
@@ -354,3 +355,21 @@ def test_resume_on_events_of_another_spec_names_the_difference(tmp_path, data):
     other = surrogate.simulator("toy.gmm2d").sample(300, seed=0)  # no 'radius' condition
     with pytest.raises(SpecError, match=r"another spec .*conditions: \['radius'\] vs \[\]"):
         VAE(**HP).fit(other, workdir=tmp_path, resume=True, **OPTS)
+
+
+def test_amp_on_a_cpu_trains_in_bfloat16(data):
+    """``amp`` was honoured on CUDA only; on a CPU it now runs the step under bfloat16
+    autocast: the networks see bfloat16, and the run still trains to finite losses."""
+    seen = set()
+
+    def record(module, inputs, output):
+        if isinstance(module, torch.nn.Linear):
+            seen.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        model = VAE(**HP).fit(data, seed=0, epochs=1, batch_size=256, progress=False, amp=True)
+    finally:
+        handle.remove()
+    assert torch.bfloat16 in seen
+    assert all(math.isfinite(row["val_loss"]) for row in model.training_result.history)
