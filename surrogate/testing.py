@@ -27,6 +27,7 @@ import math
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -248,6 +249,44 @@ def corrupt_bytes(data: bytes, cut: float, flips: list[tuple[float, int]]) -> by
     for where, value in flips:
         out[int(where * (len(out) - 1))] = value
     return bytes(out)
+
+
+#: How many inputs a fuzz test of :func:`fuzz_tests` tries, and its slow twin (``-m slow``).
+FUZZ_EXAMPLES, FUZZ_EXAMPLES_SLOW = 40, 2000
+
+
+def corruption_strategies() -> tuple[Any, Any]:
+    """Hypothesis strategies for :func:`corrupt_bytes`' ``cut`` and ``flips``: keep a
+    leading fraction of a file, then set up to 8 bytes."""
+    from hypothesis import strategies as st
+
+    return st.floats(0.0, 1.0), st.lists(
+        st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=8
+    )
+
+
+def fuzz_tests(
+    body: Callable[..., None], *strategies: Any, examples: tuple[tuple[Any, ...], ...] = ()
+) -> tuple[Callable[..., None], Callable[..., None]]:
+    """A fuzz test and its slow twin from one ``body``: hypothesis draws ``body``'s last
+    arguments from ``strategies`` (the others are pytest fixtures), ``FUZZ_EXAMPLES`` times
+    plus the explicit ``examples`` (argument tuples: inputs that once failed), and
+    ``FUZZ_EXAMPLES_SLOW`` times in the twin, marked ``slow``.  Assign both to ``test_``
+    names in a test module::
+
+        test_corrupt_files, test_corrupt_files_long = fuzz_tests(_read_corrupted, *CUTS)
+    """
+    import pytest
+    from hypothesis import HealthCheck, example, given, settings
+
+    def build(n: int) -> Callable[..., None]:
+        opts = settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck))
+        return opts(given(*strategies)(body))
+
+    quick = build(FUZZ_EXAMPLES)
+    for args in examples:
+        quick = example(*args)(quick)
+    return quick, pytest.mark.slow(build(FUZZ_EXAMPLES_SLOW))
 
 
 @contextlib.contextmanager

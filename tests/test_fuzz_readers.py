@@ -13,16 +13,21 @@ import math
 from typing import NamedTuple
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import surrogate
 from surrogate.errors import SurrogateError
 from surrogate.io.root import METADATA_KEY
-from surrogate.testing import assert_one_line_error, corrupt_bytes
+from surrogate.testing import (
+    FUZZ_EXAMPLES,
+    assert_one_line_error,
+    corrupt_bytes,
+    corruption_strategies,
+    fuzz_tests,
+)
 
-QUICK = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-LONG = settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+QUICK = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: (
@@ -58,27 +63,19 @@ def _read_event_file(path, spec=None) -> None:
         assert_one_line_error(exc)
 
 
-CORRUPTION = (
-    st.floats(0.0, 1.0),
-    st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=8),
+CORRUPTION = corruption_strategies()
+
+
+def _corrupt_event_files_give_one_line_errors(tmp_path_factory, event_bytes, cut, flips):
+    path = tmp_path_factory.mktemp("f") / "bad.h5"
+    path.write_bytes(corrupt_bytes(event_bytes, cut, flips))
+    _read_event_file(path)
+
+
+test_corrupt_event_files_give_one_line_errors, test_corrupt_event_files_long = fuzz_tests(
+    _corrupt_event_files_give_one_line_errors,
+    *CORRUPTION,
 )
-
-
-@QUICK
-@given(*CORRUPTION)
-def test_corrupt_event_files_give_one_line_errors(tmp_path_factory, event_bytes, cut, flips):
-    path = tmp_path_factory.mktemp("f") / "bad.h5"
-    path.write_bytes(corrupt_bytes(event_bytes, cut, flips))
-    _read_event_file(path)
-
-
-@pytest.mark.slow
-@LONG
-@given(*CORRUPTION)
-def test_corrupt_event_files_long(tmp_path_factory, event_bytes, cut, flips):
-    path = tmp_path_factory.mktemp("f") / "bad.h5"
-    path.write_bytes(corrupt_bytes(event_bytes, cut, flips))
-    _read_event_file(path)
 
 
 @QUICK
@@ -153,23 +150,20 @@ def root_file(tmp_path_factory) -> EventFileSample:
         return EventFileSample(path.read_bytes(), f.metadata)
 
 
-@QUICK
-@given(*CORRUPTION)
-@example(0.5, [])  # uproot's message for a truncated file spans three lines
-@example(1.0, [(0.0, 0)])  # not a ROOT file at all
-def test_corrupt_root_files_give_one_line_errors(tmp_path_factory, root_file, cut, flips):
+def _corrupt_root_files_give_one_line_errors(tmp_path_factory, root_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.root"
     path.write_bytes(corrupt_bytes(root_file.data, cut, flips))
     _read_event_file(path)
 
 
-@pytest.mark.slow
-@LONG
-@given(*CORRUPTION)
-def test_corrupt_root_files_long(tmp_path_factory, root_file, cut, flips):
-    path = tmp_path_factory.mktemp("f") / "bad.root"
-    path.write_bytes(corrupt_bytes(root_file.data, cut, flips))
-    _read_event_file(path)
+test_corrupt_root_files_give_one_line_errors, test_corrupt_root_files_long = fuzz_tests(
+    _corrupt_root_files_give_one_line_errors,
+    *CORRUPTION,
+    examples=(
+        (0.5, []),  # uproot's message for a truncated file spans three lines
+        (1.0, [(0.0, 0)]),  # not a ROOT file at all
+    ),
+)
 
 
 @QUICK
@@ -270,17 +264,14 @@ def _read_root_layout(tmp_path_factory, root_file, layout: dict) -> None:
     _read_event_file(path, EventSpec.from_dict(root_file.metadata["spec"]))
 
 
-@QUICK
-@given(root_layouts())
-def test_mutated_root_files_give_one_line_errors(tmp_path_factory, root_file, layout):
+def _mutated_root_files_give_one_line_errors(tmp_path_factory, root_file, layout):
     _read_root_layout(tmp_path_factory, root_file, layout)
 
 
-@pytest.mark.slow
-@LONG
-@given(root_layouts())
-def test_mutated_root_files_long(tmp_path_factory, root_file, layout):
-    _read_root_layout(tmp_path_factory, root_file, layout)
+test_mutated_root_files_give_one_line_errors, test_mutated_root_files_long = fuzz_tests(
+    _mutated_root_files_give_one_line_errors,
+    root_layouts(),
+)
 
 
 def _load_config(folder, text: str) -> None:

@@ -21,12 +21,18 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import surrogate
 from surrogate.errors import SurrogateError
-from surrogate.testing import assert_one_line_error, corrupt_bytes
+from surrogate.testing import (
+    FUZZ_EXAMPLES,
+    assert_one_line_error,
+    corrupt_bytes,
+    corruption_strategies,
+    fuzz_tests,
+)
 from surrogate_calo.geometry import DATA, GeometryError, load_geometry, parse_binning
 from surrogate_calo.io import (
     inspect_challenge_file,
@@ -37,13 +43,8 @@ from surrogate_calo.io import (
     write_challenge,
 )
 
-QUICK = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-LONG = settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
-#: a byte-level corruption: keep a leading fraction of the file, then set a few bytes
-CORRUPTION = (
-    st.floats(0.0, 1.0),
-    st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=8),
-)
+QUICK = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+CORRUPTION = corruption_strategies()
 #: how long a refusal of a huge claim may take (what an allocation of it would not)
 PROMPT_S = 2.0
 
@@ -112,21 +113,16 @@ def _read_challenge(path: Path) -> None:
     _refused_or_read(batches)
 
 
-@QUICK
-@given(*CORRUPTION)
-def test_corrupt_challenge_files(tmp_path_factory, challenge_file, cut, flips):
+def _corrupt_challenge_files(tmp_path_factory, challenge_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.h5"
     path.write_bytes(corrupt_bytes(challenge_file.data, cut, flips))
     _read_challenge(path)
 
 
-@pytest.mark.slow
-@LONG
-@given(*CORRUPTION)
-def test_corrupt_challenge_files_long(tmp_path_factory, challenge_file, cut, flips):
-    path = tmp_path_factory.mktemp("f") / "bad.h5"
-    path.write_bytes(corrupt_bytes(challenge_file.data, cut, flips))
-    _read_challenge(path)
+test_corrupt_challenge_files, test_corrupt_challenge_files_long = fuzz_tests(
+    _corrupt_challenge_files,
+    *CORRUPTION,
+)
 
 
 #: a dataset's shape, in events ``n`` and voxels ``v``: right, off by one, flat, extra dims
@@ -194,21 +190,16 @@ def _write_challenge_layout(path: Path, layout: dict, attrs: dict) -> None:
             f.attrs["spec"] = '{"fields": [{"name": "showers", "shape": [96]'
 
 
-@QUICK
-@given(challenge_layouts())
-def test_mutated_challenge_files(tmp_path_factory, our_attrs, layout):
+def _mutated_challenge_files(tmp_path_factory, our_attrs, layout):
     path = tmp_path_factory.mktemp("f") / "mutated.h5"
     _write_challenge_layout(path, layout, our_attrs)
     _read_challenge(path)
 
 
-@pytest.mark.slow
-@LONG
-@given(challenge_layouts())
-def test_mutated_challenge_files_long(tmp_path_factory, our_attrs, layout):
-    path = tmp_path_factory.mktemp("f") / "mutated.h5"
-    _write_challenge_layout(path, layout, our_attrs)
-    _read_challenge(path)
+test_mutated_challenge_files, test_mutated_challenge_files_long = fuzz_tests(
+    _mutated_challenge_files,
+    challenge_layouts(),
+)
 
 
 def test_a_huge_claimed_challenge_file_is_not_read_into_memory(tmp_path):
@@ -234,21 +225,16 @@ def calogan_file(tmp_path_factory) -> Sample:
     return Sample(write_calogan(tmp_path_factory.mktemp("calo") / "eplus.h5", events).read_bytes())
 
 
-@QUICK
-@given(*CORRUPTION)
-def test_corrupt_calogan_files(tmp_path_factory, calogan_file, cut, flips):
+def _corrupt_calogan_files(tmp_path_factory, calogan_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.h5"
     path.write_bytes(corrupt_bytes(calogan_file.data, cut, flips))
     _refused_or_read(lambda: read_calogan(path))
 
 
-@pytest.mark.slow
-@LONG
-@given(*CORRUPTION)
-def test_corrupt_calogan_files_long(tmp_path_factory, calogan_file, cut, flips):
-    path = tmp_path_factory.mktemp("f") / "bad.h5"
-    path.write_bytes(corrupt_bytes(calogan_file.data, cut, flips))
-    _refused_or_read(lambda: read_calogan(path))
+test_corrupt_calogan_files, test_corrupt_calogan_files_long = fuzz_tests(
+    _corrupt_calogan_files,
+    *CORRUPTION,
+)
 
 
 #: a CaloGAN array's shape: right (``g`` is the layer's grid), or not
@@ -279,21 +265,16 @@ def _write_calogan_layout(path: Path, layout: dict) -> None:
             _write_dataset(f, name, how, n, 0)
 
 
-@QUICK
-@given(calogan_layouts())
-def test_mutated_calogan_files(tmp_path_factory, layout):
+def _mutated_calogan_files(tmp_path_factory, layout):
     path = tmp_path_factory.mktemp("f") / "mutated.h5"
     _write_calogan_layout(path, layout)
     _refused_or_read(lambda: read_calogan(path))
 
 
-@pytest.mark.slow
-@LONG
-@given(calogan_layouts())
-def test_mutated_calogan_files_long(tmp_path_factory, layout):
-    path = tmp_path_factory.mktemp("f") / "mutated.h5"
-    _write_calogan_layout(path, layout)
-    _refused_or_read(lambda: read_calogan(path))
+test_mutated_calogan_files, test_mutated_calogan_files_long = fuzz_tests(
+    _mutated_calogan_files,
+    calogan_layouts(),
+)
 
 
 def test_a_huge_claimed_calogan_file_is_not_read_into_memory(tmp_path):
@@ -340,23 +321,20 @@ def _read_ntuple(path: Path) -> None:
     _refused_or_read(lambda: read_root(path, GEOMETRY, tree="dense", energy="e", voxels="vox"))
 
 
-@QUICK
-@given(*CORRUPTION)
-@example(0.6, [])  # a basket cut off: uproot's OSError of three lines, read in _read_hits
-@example(0.07317651073261923, [(0.79296875, 128)])  # a tree named "\udc80ense": unprintable
-def test_corrupt_geant4_ntuples(tmp_path_factory, par04_file, cut, flips):
+def _corrupt_geant4_ntuples(tmp_path_factory, par04_file, cut, flips):
     path = tmp_path_factory.mktemp("f") / "bad.root"
     path.write_bytes(corrupt_bytes(par04_file.data, cut, flips))
     _read_ntuple(path)
 
 
-@pytest.mark.slow
-@LONG
-@given(*CORRUPTION)
-def test_corrupt_geant4_ntuples_long(tmp_path_factory, par04_file, cut, flips):
-    path = tmp_path_factory.mktemp("f") / "bad.root"
-    path.write_bytes(corrupt_bytes(par04_file.data, cut, flips))
-    _read_ntuple(path)
+test_corrupt_geant4_ntuples, test_corrupt_geant4_ntuples_long = fuzz_tests(
+    _corrupt_geant4_ntuples,
+    *CORRUPTION,
+    examples=(
+        (0.6, []),  # a basket cut off: uproot's OSError of three lines, read in _read_hits
+        (0.07317651073261923, [(0.79296875, 128)]),  # a tree named "\udc80ense": unprintable
+    ),
+)
 
 
 # -- binning XML -----------------------------------------------------------------------------
@@ -406,11 +384,7 @@ def _parse_binning_file(path: Path, particle: str | None) -> None:
     _refused_or_read(lambda: parse_binning(path, particle))
 
 
-@QUICK
-@given(st.sampled_from(BINNINGS), XML_MUTATIONS, st.sampled_from([None, "real", "nope"]))
-@example(BINNINGS[0], [("set", 1, "etaMin", "abc")], None)  # was a ValueError of float()
-@example(BINNINGS[0], [("set", 2, "n_bin_alpha", "1" * 40)], None)  # 10^40 voxels
-def test_mutated_binnings(tmp_path_factory, source, mutations, particle):
+def _mutated_binnings(tmp_path_factory, source, mutations, particle):
     root = ET.parse(source).getroot()
     name = root.find("Bin").get("name")
     for mutation in mutations:
@@ -420,17 +394,16 @@ def test_mutated_binnings(tmp_path_factory, source, mutations, particle):
     _parse_binning_file(path, name if particle == "real" else particle)
 
 
-@pytest.mark.slow
-@LONG
-@given(st.sampled_from(BINNINGS), XML_MUTATIONS, st.sampled_from([None, "real", "nope"]))
-def test_mutated_binnings_long(tmp_path_factory, source, mutations, particle):
-    root = ET.parse(source).getroot()
-    name = root.find("Bin").get("name")
-    for mutation in mutations:
-        _mutate_xml(root, *mutation)
-    path = tmp_path_factory.mktemp("b") / "binning.xml"
-    path.write_bytes(ET.tostring(root))
-    _parse_binning_file(path, name if particle == "real" else particle)
+test_mutated_binnings, test_mutated_binnings_long = fuzz_tests(
+    _mutated_binnings,
+    st.sampled_from(BINNINGS),
+    XML_MUTATIONS,
+    st.sampled_from([None, "real", "nope"]),
+    examples=(
+        (BINNINGS[0], [("set", 1, "etaMin", "abc")], None),  # was a ValueError of float()
+        (BINNINGS[0], [("set", 2, "n_bin_alpha", "1" * 40)], None),  # 10^40 voxels
+    ),
+)
 
 
 @QUICK
@@ -595,9 +568,7 @@ def _load_detector(path: Path) -> None:
     _refused_or_read(load)
 
 
-@QUICK
-@given(st.sampled_from(DETECTORS), YAML_MUTATIONS)
-def test_mutated_detector_files(tmp_path_factory, source, mutations):
+def _mutated_detector_files(tmp_path_factory, source, mutations):
     data = _detector(source)
     for mutation in mutations:
         _mutate_yaml(data, *mutation)
@@ -606,16 +577,11 @@ def test_mutated_detector_files(tmp_path_factory, source, mutations):
     _load_detector(path)
 
 
-@pytest.mark.slow
-@LONG
-@given(st.sampled_from(DETECTORS), YAML_MUTATIONS)
-def test_mutated_detector_files_long(tmp_path_factory, source, mutations):
-    data = _detector(source)
-    for mutation in mutations:
-        _mutate_yaml(data, *mutation)
-    path = tmp_path_factory.mktemp("d") / "detector.yaml"
-    path.write_text(yaml.safe_dump(data))
-    _load_detector(path)
+test_mutated_detector_files, test_mutated_detector_files_long = fuzz_tests(
+    _mutated_detector_files,
+    st.sampled_from(DETECTORS),
+    YAML_MUTATIONS,
+)
 
 
 #: YAML a detector file must not be able to use: tags that run code or build objects,
