@@ -10,6 +10,7 @@ def register_surrogates(register):
     register("gan", "surrogate_generators.gan:GAN")
     register("diffusion", "surrogate_generators.diffusion:Diffusion")
     register("twostage", "surrogate_generators.twostage:TwoStage")
+    register("student", "surrogate_generators.student:Student")
 
 
 @hookimpl
