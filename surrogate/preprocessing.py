@@ -102,6 +102,10 @@ class Step:
         raise NotImplementedError
 
     def inverse_field(self, name: str, y: np.ndarray, conds: Conds) -> np.ndarray:
+        """Model space -> this step's input.  ``y`` is the chain's own float64 array
+        (:meth:`Preprocessing.inverse` copies its input once), so a step may overwrite it
+        and return it: sampling decodes millions of values, and a fresh array per
+        operation (page faults on first touch) was most of a one-pass model's time."""
         raise NotImplementedError
 
     def forward(self, fields: Fields, conds: Conds) -> tuple[Fields, np.ndarray]:
@@ -178,7 +182,9 @@ class Standardise(Step):
         return y, np.full(len(x), -per_event)
 
     def inverse_field(self, name, y, conds):
-        return y * self.state[f"{name}.std"] + self.state[f"{name}.mean"]
+        y *= self.state[f"{name}.std"]
+        y += self.state[f"{name}.mean"]
+        return y
 
 
 class Log(Step):
@@ -205,8 +211,10 @@ class Log(Step):
     def inverse_field(self, name, y, conds):
         high = self.options["high"]
         if high is not None:  # cap before exp: no overflow, no value past the maximum
-            y = np.minimum(y, math.log(float(high) + float(self.options["eps"])))
-        return np.exp(y) - float(self.options["eps"])
+            np.minimum(y, math.log(float(high) + float(self.options["eps"])), out=y)
+        np.exp(y, out=y)
+        y -= float(self.options["eps"])
+        return y
 
 
 class Logit(Step):
@@ -269,8 +277,15 @@ class Logit(Step):
     def inverse_field(self, name, y, conds):
         low, high = float(self.state[f"{name}.low"]), float(self.state[f"{name}.high"])
         alpha = float(self.options["alpha"])
-        u = 1.0 / (1.0 + np.exp(-y))
-        return np.clip(low + (u - alpha) / (1 - 2 * alpha) * (high - low), low, high)
+        # low + (u - alpha) / (1 - 2 alpha) * (high - low), u = 1 / (1 + exp(-y)), in place
+        np.exp(np.negative(y, out=y), out=y)
+        y += 1.0
+        np.divide(1.0, y, out=y)
+        y -= alpha
+        y /= 1 - 2 * alpha
+        y *= high - low
+        y += low
+        return np.clip(y, low, high, out=y)
 
 
 class NormaliseByCondition(Step):
@@ -300,7 +315,8 @@ class NormaliseByCondition(Step):
         return x / d, -size * np.log(np.abs(d.reshape(-1)))
 
     def inverse_field(self, name, y, conds):
-        return y * self._divisor(conds, y.shape)
+        y *= self._divisor(conds, y.shape)
+        return y
 
 
 class Affine(Step):
@@ -318,7 +334,9 @@ class Affine(Step):
         return (x - float(self.options["shift"])) / s, np.full(len(x), -size * math.log(abs(s)))
 
     def inverse_field(self, name, y, conds):
-        return y * float(self.options["scale"]) + float(self.options["shift"])
+        y *= float(self.options["scale"])
+        y += float(self.options["shift"])
+        return y
 
 
 def step_class(kind: str, index: int) -> type[Step]:
@@ -410,9 +428,10 @@ class Preprocessing:
         return out, logdet
 
     def inverse(self, fields: Mapping[str, Any], conds: Conds) -> Fields:
-        """Model space -> raw fields (float64; the caller casts and clips to the spec)."""
+        """Model space -> raw fields (float64; the caller casts and clips to the spec).
+        The fields are copied once, here: the steps may then work in place."""
         self._require_fitted()
-        out = {k: np.asarray(v, dtype=np.float64) for k, v in fields.items()}
+        out = {k: np.array(v, dtype=np.float64) for k, v in fields.items()}
         for step in reversed(self.steps):
             out = step.inverse(out, conds)
         return out

@@ -397,16 +397,18 @@ def _check_values(
     if arr.dtype.kind not in "fc" or not arr.size:
         return
     where = f"{what}: {kind} {name!r}"
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise _non_finite(arr, bad, name, where, first_event)
+    # NaN and +-Inf reach the minimum or the maximum: two reductions check every value
+    # without a temporary array the size of the events
+    smallest, largest = arr.min(), arr.max()
+    if arr.dtype.kind == "c" or not (np.isfinite(smallest) and np.isfinite(largest)):
+        bad = ~np.isfinite(arr)  # complex values order by their real part first
+        if bad.any():
+            raise _non_finite(arr, bad, name, where, first_event)
     low, high = bounds
     rows = arr.reshape(len(arr), -1)
-    if low is not None and not math.isinf(low) and arr.min() < low:
+    if low is not None and not math.isinf(low) and smallest < low:
         i = first_event + int(np.argmax(rows.min(axis=1) < low))
-        raise SpecError(f"{where} has values below {low:g} (min {arr.min():g}, first in event {i})")
-    if high is not None and not math.isinf(high) and arr.max() > high:
+        raise SpecError(f"{where} has values below {low:g} (min {smallest:g}, first in event {i})")
+    if high is not None and not math.isinf(high) and largest > high:
         i = first_event + int(np.argmax(rows.max(axis=1) > high))
-        raise SpecError(
-            f"{where} has values above {high:g} (max {arr.max():g}, first in event {i})"
-        )
+        raise SpecError(f"{where} has values above {high:g} (max {largest:g}, first in event {i})")

@@ -176,12 +176,14 @@ class LayerSplit(Split):
     ) -> Fields:
         energies = np.maximum(np.asarray(summary[SUMMARY], dtype=np.float64), 0.0)
         n = len(energies)
+        # in place on one array: no temporary of the showers' size (see Step.inverse_field)
         x = np.zeros((n, self.geometry.n_voxels))
-        x[:, self.kept] = np.clip(np.asarray(rest[REST], dtype=np.float64), 0.0, None)
-        x *= energies[:, self.layer_of]
+        x[:, self.kept] = rest[REST]
+        np.maximum(x, 0.0, out=x)
         for k, (sl, anchor) in enumerate(zip(self.slices, self.anchors, strict=True)):
             e_layer = energies[:, k]
             block = x[:, sl]  # a view: the layer's voxels
+            block *= e_layer[:, None]
             x[:, anchor] = np.maximum(e_layer - block.sum(axis=1), 0.0)
             _rescale(block, e_layer)  # down, where the others overshot
             block[block < self.cut] = 0.0

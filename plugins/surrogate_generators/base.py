@@ -172,12 +172,13 @@ class TorchSurrogate(Surrogate):
     ) -> dict[str, np.ndarray]:
         """Model-space ``(n, x_dim)`` -> raw fields of the spec's dtype, clipped to bounds."""
         spec = self._require_spec()
-        raw = self.preprocessing.inverse(spec.unflatten(np.asarray(x, np.float64)), conditions)
+        # the chain makes the one float64 copy, which is then clipped in place
+        raw = self.preprocessing.inverse(spec.unflatten(np.asarray(x)), conditions)
         out = {}
         for f in spec.fields:
             a = raw[f.name]
             if f.low is not None or f.high is not None:
-                a = np.clip(a, f.low, f.high)
+                a = np.clip(a, f.low, f.high, out=a)
             out[f.name] = a.astype(f.dtype)
         return out
 
@@ -490,7 +491,7 @@ class TorchSurrogate(Surrogate):
             gen = torch.Generator(device=self.device).manual_seed(seed)
             for start in range(0, n, self.sample_batch_size):
                 parts.append(self._generate(c[start : start + self.sample_batch_size], gen).cpu())
-        x = torch.cat(parts).double().numpy() if parts else np.zeros((0, self.x_dim))
+        x = torch.cat(parts).numpy() if parts else np.zeros((0, self.x_dim), np.float32)
         return self.decode_fields(x, conditions)
 
     def _log_density(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
