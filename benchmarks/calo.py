@@ -262,11 +262,12 @@ def part_generators(args) -> None:
         print(
             f"{geometry}: {args.train_events} training showers in {sim_seconds:.0f} s", flush=True
         )
-        floor = sim.sample(len(energies), {"incident_energies": energies}, seed=4)
-        row = {"geometry": geometry, "family": "floor (calo.gflash)", "settings": settings}
-        row.update(compare_to_reference(reference, floor, args.classifier, ctx))
-        save_row(path, "generators", row, ("geometry", "family"))
-        print(json.dumps(row, default=str), flush=True)
+        if not args.no_floor:
+            floor = sim.sample(len(energies), {"incident_energies": energies}, seed=4)
+            row = {"geometry": geometry, "family": "floor (calo.gflash)", "settings": settings}
+            row.update(compare_to_reference(reference, floor, args.classifier, ctx))
+            save_row(path, "generators", row, ("geometry", "family"))
+            print(json.dumps(row, default=str), flush=True)
         for family in families:
             # a model on another chain is its own row (and model folder): "vae+layers"
             label = family if args.chain == "logit" else f"{family}+{args.chain}"
@@ -573,6 +574,11 @@ def main(argv=None) -> int:
         "--family-options", type=json.loads, default={}, help='JSON, e.g. {"flow": {"hidden": 256}}'
     )
     p.add_argument("--quick", action="store_true", help="small samples: checks the plumbing")
+    p.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="part generators: keep the floor rows already in --json (same samples, same seeds)",
+    )
     p.add_argument(
         "--sampling-steps", type=int, nargs="+", default=[10, 25, 50, 200], help="part steps"
     )
