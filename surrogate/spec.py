@@ -351,7 +351,9 @@ def _cast(arr: np.ndarray, dtype: Any, name: str, what: str, first_event: int) -
     float32) is refused by name rather than let through as Inf or warned about."""
     with np.errstate(over="ignore", invalid="ignore"):
         out = arr.astype(dtype, copy=False)
-    if out is not arr and out.dtype.kind == "f" and arr.dtype.kind == "f" and arr.size:
+    narrowed = out is not arr and out.dtype.kind == "f" and arr.dtype.kind == "f" and arr.size
+    # an overflow shows in the cast's min or max: only then look for the events it hit
+    if narrowed and not (np.isfinite(out.min()) and np.isfinite(out.max())):
         lost = np.isinf(out) & np.isfinite(arr)
         if lost.any():
             i = first_event + int(np.argmax(lost.reshape(len(arr), -1).any(axis=1)))
