@@ -174,7 +174,8 @@ class Student(TorchSurrogate):
         return {"net": self.backbone(self.x_dim, self.x_dim, self.c_dim, zero_init=True)}
 
     def _map(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return z + self.nets["net"](z, c if c.shape[1] else None).float()  # type: ignore[index]
+        out = self.nets["net"](z, c if c.shape[1] else None)  # type: ignore[index]
+        return out.float().add_(z)  # the skip, in place: a bfloat16 output is cast first
 
     def training_loss(self, batch: Batch, optimizer: str, ctx: Any) -> dict[str, torch.Tensor]:
         """Mean squared distance to the teacher's event, per model-space dimension."""
