@@ -33,6 +33,7 @@ and ``stage2=student``, each with ``{"teacher": DIR, "part": "stage1"}`` (or
 from __future__ import annotations
 
 import dataclasses
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +141,15 @@ class Student(TorchSurrogate):
         chain = getattr(teacher.settings, "preprocessing", None)  # the teacher's model space
         self.settings = dataclasses.replace(self.settings, preprocessing=chain)
         self.hyperparameters = {**self.defaults, **as_dict(self.settings)}
+        start = time.perf_counter()
         data = self._with_teacher_samples(data, teacher, seed)
+        if options.get("max_time") is not None:  # the teacher's draws are part of the budget
+            options["max_time"] -= time.perf_counter() - start
+            if options["max_time"] <= 0:
+                raise TrainingError(
+                    f"model {self.name!r}: drawing teacher_samples="
+                    f"{self.settings.teacher_samples} took all of max_time"
+                )
         super()._fit(data, seed=seed, workdir=workdir, **options)
 
     def _with_teacher_samples(self, data: Any, teacher: Surrogate, seed: Any) -> Any:

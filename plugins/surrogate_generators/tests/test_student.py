@@ -18,6 +18,7 @@ from surrogate.errors import SpecError, TrainingError
 from surrogate.events import Events
 from surrogate.io import make_metadata, write_events
 from surrogate.testing import plugin_registry, surrogate_checks
+from surrogate_generators import student as student_module
 from surrogate_generators.student import Student
 
 QUICK = {"batch_size": 256, "lr": 3e-3, "progress": False}
@@ -126,3 +127,17 @@ def test_a_teacher_of_other_events_is_refused(teacher):
     other = surrogate.simulator("toy.gmm2d").sample(600, seed=0)  # unconditional: no radius
     with pytest.raises(SpecError, match=r"^model 'student': teacher .* other events"):
         Student(teacher=teacher).fit(other, seed=0, epochs=1, **QUICK)
+
+
+def test_the_teachers_draws_count_against_max_time(teacher, monkeypatch):
+    class Clock:  # the teacher's draws take 100 s
+        now = iter([0.0, 100.0])
+
+        @classmethod
+        def perf_counter(cls):
+            return next(cls.now)
+
+    monkeypatch.setattr(student_module, "time", Clock)
+    model = Student(teacher=teacher, teacher_samples=100)
+    with pytest.raises(TrainingError, match=r"teacher_samples=100 took all of max_time$"):
+        model.fit(events()[:600], seed=0, epochs=1, max_time=50, **QUICK)
