@@ -60,6 +60,11 @@ SUMMARY = "layer_energies"
 REST = "fractions"
 #: the logit's alpha for the fractions (as the shower chains': 1e-6)
 FRACTION_ALPHA = 1e-6
+#: the smallest spread (logit units) the fractions are standardised by: a voxel empty in
+#: most showers has a spread of ~0.1 about logit(alpha), so per-voxel standardisation put
+#: its rare hits 50-100 sigma out, past the flows' spline range, and the models never
+#: drew them (CaloGAN's layer-0 side rows stayed empty: W_phi_0 at 0 in every shower)
+FRACTION_MIN_STD = 2.0
 
 
 @dataclass(frozen=True)
@@ -199,8 +204,12 @@ class LayerSplit(Split):
     def preprocessing(self, spec: EventSpec) -> tuple[Chain, Chain]:
         """Layer energies: the shower chain's ``logit`` of E_l / E_inc, read out at the
         split's threshold (a layer under it cannot hold a voxel over it: stage 1 makes it
-        empty); fractions: a logit over their bounds [0, 1], then standardised."""
-        rest = [{"type": "logit", "field": REST, "alpha": FRACTION_ALPHA}, {"type": "standardise"}]
+        empty); fractions: a logit over their bounds [0, 1], then standardised, with a
+        spread of at least ``FRACTION_MIN_STD``."""
+        rest = [
+            {"type": "logit", "field": REST, "alpha": FRACTION_ALPHA},
+            {"type": "standardise", "min_std": FRACTION_MIN_STD},
+        ]
         summary = preprocessing_chain(
             self.geometry, "logit", field=SUMMARY, threshold=self.threshold
         )
