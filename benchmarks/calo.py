@@ -29,6 +29,11 @@ Part ``speed`` (minutes; run it on a quiet machine): sampling speed at batch
   ``calo.gflash`` samples without conditions: dataset 1's discrete energies), with
   ``--threads`` torch threads (1 by default: the simulator is single-threaded numpy).
 
+Part ``breakdown``: for every two-stage model under ``--workdir``, the median time of
+  each part of a draw of ``--speed-batch`` showers (stage 1, stage 2's network and its
+  noise, stage 2's decoding, the split's inverse) beside the whole draw and
+  ``calo.gflash``'s, in one process: what limits a student's speed.
+
 Part ``steps``: every diffusion model under ``--workdir`` (or two-stage model with a
   diffusion stage 2) sampled at each of ``--sampling-steps`` DDIM steps, scored as part
   ``generators`` scores it, with the showers per second of that sampling run.
@@ -321,6 +326,69 @@ def part_speed(args) -> None:
             print(json.dumps(row), flush=True)
 
 
+def median_ms(fn, repeats: int = 5) -> float:
+    """The median wall time of ``fn()`` in ms, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e3
+
+
+def part_breakdown(args) -> None:
+    """Where each two-stage model's draw of ``--speed-batch`` showers goes (median of 5,
+    ``--threads`` torch threads): stage 1, stage 2's ``_generate`` (its network and
+    noise), stage 2's decoding and the split's inverse, against the whole ``sample()``
+    and ``calo.gflash`` in the same process."""
+    import torch
+
+    import surrogate
+
+    torch.set_num_threads(args.threads)
+    path, n = Path(args.json), args.speed_batch
+    for geometry in args.bench_geometries:
+        sim = surrogate.simulator("calo.gflash", geometry=geometry)
+        conds = {"incident_energies": sim.draw_energies(n, np.random.default_rng(2))}
+        for folder in sorted(Path(args.workdir).glob(f"{geometry}-*")):
+            model = surrogate.load(folder)
+            if set(getattr(model, "stages", {})) != {"stage1", "stage2"}:
+                continue
+            ms = draw_breakdown(model, n, conds)
+            ms["gflash"] = median_ms(lambda s=sim, c=conds: s.sample(n, c, seed=3), repeats=2)
+            row = {"geometry": geometry, "family": folder.name[len(geometry) + 1 :], "batch": n}
+            row |= {"threads": args.threads, "ms": ms, "load_average": os.getloadavg()}
+            save_row(path, "breakdown", row, ("geometry", "family"))
+            print(json.dumps(row), flush=True)
+
+
+def draw_breakdown(model, n: int, conds: dict) -> dict:
+    """Median ms of each part of a two-stage model's draw of ``n`` showers at ``conds``."""
+    import torch
+
+    from surrogate.splits import stage2_conditions
+
+    one, two = model.stages["stage1"], model.stages["stage2"]
+    first = one.sample(n, conds, seed=1)
+    conds2 = stage2_conditions(first.spec, first.fields, conds)
+    second = two.sample(n, conds2, seed=2)
+    c2 = torch.from_numpy(two.condition_encoder.encode(conds2, n))
+
+    def network():
+        with two._eval_mode():
+            return two._generate(c2, torch.Generator().manual_seed(0)).numpy()
+
+    x2 = network()
+    return {
+        "sample": median_ms(lambda: model.sample(n, conds, seed=3)),
+        "stage1": median_ms(lambda: one.sample(n, conds, seed=1)),
+        "stage2_network": median_ms(network),
+        "stage2_decode": median_ms(lambda: two.decode_fields(x2, conds2)),
+        "split_inverse": median_ms(lambda: model.split.inverse(first.fields, second.fields, conds)),
+    }
+
+
 def diffusion_of(model):
     """The diffusion model that samples ``model``'s events (``model`` itself, or a
     two-stage model's stage 2), or ``None``: what ``sampling(steps=...)`` is called on."""
@@ -377,6 +445,24 @@ def _steps_table(rows: list[dict]) -> list[str]:
             f"{_fmt(r.get('sep_power_layers_max'), '.2e')} | {r['fpd_x1e3']:.1f} | "
             f"{r['showers_per_s']:.0f} |"
         )
+    return lines
+
+
+BREAKDOWN = ("sample", "stage1", "stage2_network", "stage2_decode", "split_inverse", "gflash")
+
+
+def _breakdown_table(rows: list[dict]) -> list[str]:
+    """Part ``breakdown``: one line per two-stage model, ms per part of a draw."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "| geometry | family | batch | " + " | ".join(f"{k} ms" for k in BREAKDOWN) + " |",
+        "|---|---|---|" + "---|" * len(BREAKDOWN),
+    ]
+    for r in sorted(rows, key=lambda r: (r["geometry"], r["family"])):
+        cells = " | ".join(f"{r['ms'][k]:.1f}" for k in BREAKDOWN)
+        lines.append(f"| {r['geometry']} | {r['family']} | {r['batch']} | {cells} |")
     return lines
 
 
@@ -540,6 +626,7 @@ def table(results: dict) -> str:
                 f"\n{geo}: calo.gflash {r['gflash_showers_per_s']:.0f} showers/s at batch "
                 f"{r['batch']}, {r['threads']} thread(s), {r['device']}"
             )
+    lines += _breakdown_table(results.get("breakdown", {}).get("rows", []))
     return "\n".join(lines)
 
 
@@ -547,7 +634,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--part",
-        choices=("simulator", "generators", "speed", "groups", "steps", "table"),
+        choices=("simulator", "generators", "speed", "breakdown", "groups", "steps", "table"),
         default="table",
     )
     p.add_argument("--json", default=str(Path(__file__).with_name("calo-results.json")))
@@ -595,6 +682,8 @@ def main(argv=None) -> int:
         part_generators(args)
     elif args.part == "speed":
         part_speed(args)
+    elif args.part == "breakdown":
+        part_breakdown(args)
     elif args.part == "groups":
         part_groups(args)
     elif args.part == "steps":
