@@ -33,6 +33,7 @@ and ``stage2=student``, each with ``{"teacher": DIR, "part": "stage1"}`` (or
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ from surrogate.events import Events
 from surrogate.factories import load
 from surrogate.interfaces import Surrogate
 from surrogate.latent import has_latent
-from surrogate.settings import as_dict
+from surrogate.settings import as_dict, require
 from surrogate.training import TrainOptions
 
 from .base import Batch, TorchSurrogate
@@ -69,6 +70,11 @@ class StudentSettings(TorchSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if isinstance(self.teacher, os.PathLike):  # config.json records text
+            object.__setattr__(self, "teacher", os.fspath(self.teacher))
+        for name in ("teacher", "part"):
+            value = getattr(self, name)
+            require(value is None or isinstance(value, str), f"{name} must be text, not {value!r}")
         integer(self, "teacher_samples", low=0)
         one_of(self, "sample_precision", PRECISIONS)
 

@@ -123,6 +123,14 @@ def test_bad_teachers_are_one_line_errors(options, message, teacher, tmp_path):
     assert not out.exists()
 
 
+def test_a_teacher_given_as_a_path_is_recorded_as_text(teacher):
+    from pathlib import Path
+
+    assert Student(teacher=Path(teacher)).hyperparameters["teacher"] == teacher
+    with pytest.raises(SpecError, match=r"part must be text, not 2$"):
+        Student(teacher=teacher, part=2)
+
+
 def test_a_teacher_of_other_events_is_refused(teacher):
     other = surrogate.simulator("toy.gmm2d").sample(600, seed=0)  # unconditional: no radius
     with pytest.raises(SpecError, match=r"^model 'student': teacher .* other events"):
