@@ -62,7 +62,7 @@ REST = "fractions"
 FRACTION_ALPHA = 1e-6
 #: the smallest spread (logit units) the fractions are standardised by: a voxel empty in
 #: most showers has a spread of ~0.1 about logit(alpha), so per-voxel standardisation put
-#: its rare hits 50-100 sigma out, past the flows' spline range, and the models never
+#: its rare hits 10-55 spreads out, past the flows' spline range, and the models never
 #: drew them (CaloGAN's layer-0 side rows stayed empty: W_phi_0 at 0 in every shower)
 FRACTION_MIN_STD = 2.0
 
