@@ -24,6 +24,9 @@ The student works in its teacher's model space: it takes the teacher's preproces
 chain, its fitted state and condition encoding, and refuses a teacher of another event
 spec.  The teacher is read at ``fit`` only; the student's directory holds its own
 weights and the teacher's path as a hyper-parameter (provenance).  ``density = "none"``.
+Drawing the teacher's samples counts against ``max_time``.  A student much smaller than a
+coupling-flow teacher reproduces only part of its map (the regression error smooths the
+draws): how much, on calorimeter showers, is in ``benchmarks/calo-results.md``.
 
 A two-stage teacher is distilled stage by stage: ``twostage`` with ``stage1=student``
 and ``stage2=student``, each with ``{"teacher": DIR, "part": "stage1"}`` (or
