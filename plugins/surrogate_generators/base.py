@@ -331,10 +331,15 @@ class TorchSurrogate(Surrogate):
             memory_limit=opts.memory_limit,
         )
         if ckpt is None:
-            limit = int(opts.preprocessing_events)
-            self.preprocessing.fit(lambda: stream.raw_batches("all", limit))
-            self.condition_encoder.fit(stream.raw_batches("all", limit))
+            self._fit_transforms(stream, opts)
         return stream
+
+    def _fit_transforms(self, stream: EventStream, opts: TrainOptions) -> None:
+        """Fit the preprocessing and the condition encoding on a fresh run's data (a
+        family that works in another model's space adopts that model's instead)."""
+        limit = int(opts.preprocessing_events)
+        self.preprocessing.fit(lambda: stream.raw_batches("all", limit))
+        self.condition_encoder.fit(stream.raw_batches("all", limit))
 
     def _condition_stream(self, opts: TrainOptions, seed: int, conditions: Any) -> ConditionStream:
         """Batches of conditions alone, for training on a target with no data: the chain

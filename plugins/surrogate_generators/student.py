@@ -144,8 +144,8 @@ class Student(TorchSurrogate):
             raise TrainingError(
                 f"model {self.name!r} learns from events and its teacher, not a target energy"
             )
-        # the run's seed first (a resumed run's own): the teacher's draws are part of the data
-        seed = resume_point(bool(options.get("resume")), workdir, seed)[1]
+        if self.settings.teacher_samples:  # the run's seed (a resumed run's own) decides them
+            seed = resume_point(bool(options.get("resume")), workdir, seed)[1]
         teacher = self.teacher()
         chain = getattr(teacher.settings, "preprocessing", None)  # the teacher's model space
         self.settings = dataclasses.replace(self.settings, preprocessing=chain)
@@ -174,10 +174,9 @@ class Student(TorchSurrogate):
         drawn = teacher.sample(n, conditions, seed=rng)
         return Events.concatenate([events, drawn])
 
-    def _event_stream(self, data: Any, opts: TrainOptions, seed: int, *, ckpt: Any) -> Any:
-        stream = super()._event_stream(data, opts, seed, ckpt=ckpt)
+    def _fit_transforms(self, stream: Any, opts: TrainOptions) -> None:
+        """The teacher's fitted preprocessing and condition encoding: its model space."""
         self._load_transform_state(self.teacher()._transform_state())  # type: ignore[attr-defined]
-        return stream
 
     def _prepare(self, events: Events) -> tuple[np.ndarray, ...]:
         x, c = super()._prepare(events)[:2]
