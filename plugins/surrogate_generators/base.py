@@ -96,6 +96,9 @@ class TorchSurrogate(Surrogate):
     #: True for a family with an exact density whose draws come with their log-density
     #: (:class:`surrogate.training.objectives.DensityModel`): it can train on an energy.
     trains_on_energy: ClassVar[bool] = False
+    #: Whether the networks may run in bfloat16: training's ``amp`` and
+    #: ``sample_precision="bfloat16"`` (a family whose maths needs float32 says no).
+    supports_amp: ClassVar[bool] = True
 
     def __init__(self, spec: EventSpec | None = None, **hyperparameters: Any) -> None:
         super().__init__(spec, **hyperparameters)
@@ -104,6 +107,11 @@ class TorchSurrogate(Surrogate):
             raise SurrogateError(
                 f"model {self.name!r}: backbone {name!r} needs field-shaped inputs or outputs "
                 "and this family's networks see part of the event as a vector: use 'mlp'"
+            )
+        if self.settings.sample_precision == "bfloat16" and not self.supports_amp:
+            raise SurrogateError(
+                f"model {self.name!r} cannot run its networks in bfloat16 with these "
+                "settings: use sample_precision='float32'"
             )
         self.nets: nn.ModuleDict | None = None
         self.device = torch.device("cpu")
@@ -492,10 +500,16 @@ class TorchSurrogate(Surrogate):
         c = torch.from_numpy(self.condition_encoder.encode(conditions, n)).to(self.device)
         seed = torch_seed(rng)
         parts = []
-        with self._eval_mode(), seeded_torch(seed, self.device):
+        half = self.settings.sample_precision == "bfloat16"
+        with (
+            self._eval_mode(),
+            seeded_torch(seed, self.device),
+            torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=half),
+        ):
             gen = torch.Generator(device=self.device).manual_seed(seed)
             for start in range(0, n, self.sample_batch_size):
-                parts.append(self._generate(c[start : start + self.sample_batch_size], gen).cpu())
+                x = self._generate(c[start : start + self.sample_batch_size], gen)
+                parts.append(x.float().cpu())
         x = torch.cat(parts).numpy() if parts else np.zeros((0, self.x_dim), np.float32)
         return self.decode_fields(x, conditions)
 

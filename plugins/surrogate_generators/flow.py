@@ -95,7 +95,8 @@ class Flow(TorchSurrogate):
         """Whether ``amp`` applies: with the ``native`` backend only, whose coupling steps
         run their networks in bfloat16 and their splines in float32.  Spline bin searches
         and log-determinants need full precision, and nflows' splines would get bfloat16
-        parameters: with it, ``amp`` is ignored."""
+        parameters: with it, ``amp`` is ignored and ``sample_precision="bfloat16"``
+        refused."""
         return self.settings.backend == "native"
 
     def _build(self) -> dict[str, nn.Module]:

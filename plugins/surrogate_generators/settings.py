@@ -23,6 +23,8 @@ from surrogate.settings import require
 
 #: The hyper-parameters a backbone is built from (with ``backbone_options``).
 BACKBONE_SETTINGS = ("hidden", "blocks", "activation", "dropout")
+#: What ``sample_precision`` may be: the networks' precision when sampling.
+PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,15 @@ class TorchSettings:
     dropout: float = 0.0
     #: anything a specific body needs (its input shape...), passed to the backbone as is
     backbone_options: Mapping[str, Any] | None = field(default_factory=dict)
+    #: ``bfloat16``: sample with the networks under autocast (several times faster where
+    #: the chip has bfloat16 matrix units; what it costs in quality is the model's to check)
+    sample_precision: str = "float32"
 
     def __post_init__(self) -> None:
         integer(self, "hidden", low=1)
         integer(self, "blocks", low=0)
         real(self, "dropout", low=0.0, high=1.0, high_open=True)
+        one_of(self, "sample_precision", PRECISIONS)
 
     def backbone_kwargs(self) -> dict[str, Any]:
         """The options of :func:`~surrogate_generators.backbones.make_backbone`."""

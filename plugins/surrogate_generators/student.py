@@ -14,12 +14,11 @@ points) and, with ``teacher_samples`` > 0, that many events the teacher draws at
 data's conditions (``z`` from the prior, where the student is sampled).  Regressing the
 teacher's map rather than the data keeps the target deterministic, so the student need
 not learn a distribution, only a function.  Sampling draws ``z ~ N(0, I)`` and runs the
-network once; ``sample_precision="bfloat16"`` runs it under CPU/GPU autocast (the
-network in bfloat16: several times faster where the chip has bfloat16 matrix units).
+network once (in bfloat16 with ``sample_precision="bfloat16"``, as every torch family).
 
 Hyper-parameters (:class:`StudentSettings`): ``teacher`` (a trained model directory),
 ``part`` (a sub-model of the teacher by name, ``"stage2"`` of a ``twostage`` model;
-``None``: the teacher itself), ``teacher_samples``, ``sample_precision`` and the backbone's.
+``None``: the teacher itself), ``teacher_samples`` and the backbone's.
 The student works in its teacher's model space: it takes the teacher's preprocessing
 chain, its fitted state and condition encoding, and refuses a teacher of another event
 spec.  The teacher is read at ``fit`` only; the student's directory holds its own
@@ -38,7 +37,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,9 +55,7 @@ from surrogate.training import TrainOptions
 
 from .base import Batch, TorchSurrogate
 from .resume import resume_point
-from .settings import TorchSettings, integer, one_of
-
-PRECISIONS = ("float32", "bfloat16")
+from .settings import TorchSettings, integer
 
 
 @dataclass(frozen=True)
@@ -69,7 +65,6 @@ class StudentSettings(TorchSettings):
     teacher: str | None = None
     part: str | None = None
     teacher_samples: int = 0
-    sample_precision: str = "float32"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,7 +74,6 @@ class StudentSettings(TorchSettings):
             value = getattr(self, name)
             require(value is None or isinstance(value, str), f"{name} must be text, not {value!r}")
         integer(self, "teacher_samples", low=0)
-        one_of(self, "sample_precision", PRECISIONS)
 
 
 @dataclass
@@ -202,6 +196,4 @@ class Student(TorchSurrogate):
     # -- generation -------------------------------------------------------------------------
     def _generate(self, c: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         z = torch.randn(len(c), self.x_dim, generator=generator, device=c.device)
-        half = self.settings.sample_precision == "bfloat16"
-        with torch.autocast(c.device.type, dtype=torch.bfloat16) if half else nullcontext():
-            return self._map(z, c)
+        return self._map(z, c)
