@@ -200,9 +200,7 @@ def test_conv_refused_where_it_cannot_work_and_mlp_stays_the_default():
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_bfloat16_sampling_runs_the_networks_in_bfloat16_and_stays_near_float32(
-    family, tmp_path
-):
+def test_bfloat16_sampling_runs_the_networks_in_bfloat16_and_stays_near_float32(family, tmp_path):
     """``sample_precision`` is every torch family's: the same weights and seed give draws
     that differ (the networks did run in bfloat16) by about bfloat16's 0.4 % a number
     compounded over a few layers (rms 0.1-1.2 % of the maps' spread here), not more."""
