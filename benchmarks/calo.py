@@ -376,8 +376,8 @@ def draw_breakdown(model, n: int, conds: dict) -> dict:
     c2 = torch.from_numpy(two.condition_encoder.encode(conds2, n))
 
     def network():
-        with two._eval_mode():
-            return two._generate(c2, torch.Generator().manual_seed(0)).numpy()
+        with two._eval_mode(), two._sample_autocast():  # as sample() runs it
+            return two._generate(c2, torch.Generator().manual_seed(0)).float().numpy()
 
     x2 = network()
     return {

@@ -495,17 +495,18 @@ class TorchSurrogate(Surrogate):
         """Events per forward pass: wide events in smaller batches (see ``sample_scalars``)."""
         return max(1, min(self.max_sample_batch, self.sample_scalars // max(self.x_dim, 1)))
 
+    def _sample_autocast(self) -> torch.autocast:
+        """bfloat16 autocast when ``sample_precision`` asks for it, else a no-op: what
+        ``_generate`` runs in when sampling."""
+        half = self.settings.sample_precision == "bfloat16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=half)
+
     def _sample(self, n, conditions, rng):
         self._require_trained()
         c = torch.from_numpy(self.condition_encoder.encode(conditions, n)).to(self.device)
         seed = torch_seed(rng)
         parts = []
-        half = self.settings.sample_precision == "bfloat16"
-        with (
-            self._eval_mode(),
-            seeded_torch(seed, self.device),
-            torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=half),
-        ):
+        with self._eval_mode(), seeded_torch(seed, self.device), self._sample_autocast():
             gen = torch.Generator(device=self.device).manual_seed(seed)
             for start in range(0, n, self.sample_batch_size):
                 x = self._generate(c[start : start + self.sample_batch_size], gen)
