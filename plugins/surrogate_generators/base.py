@@ -108,7 +108,7 @@ class TorchSurrogate(Surrogate):
                 f"model {self.name!r}: backbone {name!r} needs field-shaped inputs or outputs "
                 "and this family's networks see part of the event as a vector: use 'mlp'"
             )
-        if self.settings.sample_precision == "bfloat16" and not self.supports_amp:
+        if self.sample_precision == "bfloat16" and not self.supports_amp:
             raise SurrogateError(
                 f"model {self.name!r} cannot run its networks in bfloat16 with these "
                 "settings: use sample_precision='float32'"
@@ -495,10 +495,16 @@ class TorchSurrogate(Surrogate):
         """Events per forward pass: wide events in smaller batches (see ``sample_scalars``)."""
         return max(1, min(self.max_sample_batch, self.sample_scalars // max(self.x_dim, 1)))
 
+    @property
+    def sample_precision(self) -> str:
+        """``settings.sample_precision``; float32 for a family whose settings are not
+        :class:`TorchSettings` (``van``'s)."""
+        return getattr(self.settings, "sample_precision", "float32")
+
     def _sample_autocast(self) -> torch.autocast:
         """bfloat16 autocast when ``sample_precision`` asks for it, else a no-op: what
         ``_generate`` runs in when sampling."""
-        half = self.settings.sample_precision == "bfloat16"
+        half = self.sample_precision == "bfloat16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=half)
 
     def _sample(self, n, conditions, rng):
