@@ -40,8 +40,8 @@ class TorchSettings:
     dropout: float = 0.0
     #: anything a specific body needs (its input shape...), passed to the backbone as is
     backbone_options: Mapping[str, Any] | None = field(default_factory=dict)
-    #: ``bfloat16``: sample with the networks under autocast (1.3-2.5x faster measured where
-    #: the chip has bfloat16 matrix units; what it costs in quality is the model's to check)
+    #: ``bfloat16``: sample with the networks under autocast (1.3-2.5x faster on this
+    #: project's AVX512-BF16 CPU; what it costs in quality is the model's to check)
     sample_precision: str = "float32"
 
     def __post_init__(self) -> None:
