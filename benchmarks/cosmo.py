@@ -191,7 +191,7 @@ def part_data(args) -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     options = FIELDS[args.fields]
-    m = options.get("maps_per_run", 1)
+    m = args.maps_per_run or options.get("maps_per_run", 1)  # fewer: more realisations
     runs = args.train_maps // m
     ranges = {"omega_m": tuple(args.omega_m), "sigma8": tuple(args.sigma8)}
     lh = {k: np.repeat(v, m) for k, v in latin_hypercube(runs, ranges, seed=0).items()}
@@ -212,6 +212,8 @@ def part_data(args) -> None:
         ),
     ]
     for name, n, conditions, seed in jobs:
+        if args.only and name not in args.only:
+            continue
         t0 = time.perf_counter()
         simulate(
             "cosmo.pm",
@@ -225,8 +227,9 @@ def part_data(args) -> None:
         )
         seconds = time.perf_counter() - t0
         row = {"fields": args.fields, "file": name, "n": n, "seconds": seconds}
+        row |= {"workdir": workdir.name, "train_maps_per_run": m}
         row |= {"per_s": n / seconds, "options": options, "ranges": ranges}
-        save_row(Path(args.json), "data", row, ("fields", "file"))
+        save_row(Path(args.json), "data", row, ("fields", "file", "train_maps_per_run"))
         print(json.dumps(row), flush=True)
 
 
@@ -386,7 +389,13 @@ def main(argv=None) -> int:
     p.add_argument("--family-options", type=json.loads, default={})
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--tag", default="")
-    p.add_argument("--only", nargs="*", default=None, help="part score: these sources only")
+    p.add_argument("--only", nargs="*", default=None, help="parts data, score: these only")
+    p.add_argument(
+        "--maps-per-run",
+        type=int,
+        default=None,
+        help="part data: training maps kept from each run (default: all its slabs)",
+    )
     p.add_argument("--speed-batch", type=int, default=256)
     p.add_argument("--device", default="auto", help="training device: auto (cuda when present)")
     args = p.parse_args(argv)
