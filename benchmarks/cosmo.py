@@ -32,6 +32,12 @@ Part ``score``: every saved model, and the baselines ``cosmo.lpt`` and ``cosmo.l
     OMP_NUM_THREADS=1 python benchmarks/cosmo.py --part score --workdir /tmp/cosmo
     python benchmarks/cosmo.py                      # the tables of what is saved
 
+Part ``response``: what a model's response to sigma8 is made of.  The training set's own
+  d ln P / d ln sigma8 at k = 0.1 near the fiducial point (each run's mean P, a weighted
+  plane in (ln omega_m, ln sigma8) with Gaussian kernels of 0.1 and 0.2 of each range, and
+  the whole set), and each source's ln P(k = 0.1) at seven sigma8 (fiducial omega_m,
+  ``--response-maps`` maps each, one seed): its slope over the scan and interval by interval.
+
 Rows are merged into ``--json`` (default ``benchmarks/cosmo-results.json``).  Run long
 parts from a ``git worktree`` at a fixed commit.
 """
@@ -306,14 +312,21 @@ def score(source, reference, n: int, n_resp: int, options: dict) -> dict:
     return row
 
 
-def _sources(workdir: Path, options: dict):
+def _sources(workdir: Path, options: dict, only: list[str] | None):
+    """(label, source) of the simulators and of every saved model, those in ``only`` when
+    given; a model is loaded only when it is wanted, so one unloadable folder stops
+    nothing else."""
     import surrogate
 
-    yield "floor (cosmo.pm)", surrogate.simulator("cosmo.pm", **options)
-    for name in ("cosmo.lpt", "cosmo.lognormal"):
-        yield name, surrogate.simulator(name, **options)
+    names = ("cosmo.pm", "cosmo.lpt", "cosmo.lognormal")
+    labels = {"cosmo.pm": "floor (cosmo.pm)"}
+    for name in names:
+        if not only or labels.get(name, name) in only:
+            yield labels.get(name, name), surrogate.simulator(name, **options)
     for folder in sorted(workdir.glob("model-*")):
-        yield folder.name.removeprefix("model-"), surrogate.load(folder)
+        label = folder.name.removeprefix("model-")
+        if not only or label in only:
+            yield label, surrogate.load(folder)
 
 
 def part_score(args) -> None:
@@ -324,9 +337,8 @@ def part_score(args) -> None:
     files = (EventFile(workdir / f"response-{s}.h5").read() for s in ("lo", "hi"))
     sim_response = response(*files, options["box"])
     pm_speed = None
-    for label, source in _sources(workdir, options):
-        if args.only and label not in args.only:
-            continue  # (the floor too: x cosmo.pm then needs the floor's row of a full run)
+    # (--only without the floor: the x cosmo.pm column then needs a full run's floor row)
+    for label, source in _sources(workdir, options, args.only):
         row = {"fields": args.fields, "source": label, "test_fields": len(reference)}
         row["simulator_response"] = sim_response
         try:
@@ -339,6 +351,104 @@ def part_score(args) -> None:
         row["machine"] = machine()
         save_row(Path(args.json), "score", row, ("fields", "source"))
         print(json.dumps({k: v for k, v in row.items() if not k.endswith(".details")}, default=str))
+
+
+# -- part response --------------------------------------------------------------------------
+#: sigma8 at the fiducial omega_m where each source's P(k = 0.1) is drawn (part response)
+SCAN_SIGMA8 = (0.72, 0.76, 0.80, 0.834, 0.87, 0.91, 0.94)
+#: widths of the Gaussian kernel of the training set's local fit, in units of each range
+KERNEL_WIDTHS = (0.1, 0.2, None)
+
+
+def map_power(events, box: float) -> np.ndarray:
+    """P(k) of each field in the bin containing ``K_RESPONSE``."""
+    from surrogate_cosmo.statistics import power_spectrum
+
+    delta = events["delta"]
+    ps = power_spectrum(delta, box, window="cic", ndim=delta.ndim - 1)
+    return ps.power[:, int(np.argmin(np.abs(ps.k - K_RESPONSE)))]
+
+
+def run_means(events, box: float) -> tuple[np.ndarray, np.ndarray]:
+    """ln of each run's mean P(K_RESPONSE) and its (omega_m, sigma8): a run is a stretch
+    of consecutive maps with equal conditions, as ``cosmo.pm`` writes them."""
+    cond = np.stack([events.conditions["omega_m"], events.conditions["sigma8"]], axis=1)
+    start = np.r_[0, np.flatnonzero((cond[1:] != cond[:-1]).any(axis=1)) + 1]
+    power = np.add.reduceat(map_power(events, box), start) / np.diff(np.r_[start, len(cond)])
+    return np.log(power), cond[start]
+
+
+def local_slope(ln_p: np.ndarray, cond: np.ndarray, width: float | None, ranges) -> dict:
+    """d ln P / d ln sigma8 at the fiducial cosmology from a weighted least-squares plane
+    in (ln omega_m, ln sigma8), Gaussian weights of ``width`` times each range around the
+    fiducial point (``None``: the whole set), with its sandwich standard error."""
+    x = np.column_stack([np.ones(len(ln_p)), np.log(cond)])
+    fid = np.array([FIDUCIAL["omega_m"], FIDUCIAL["sigma8"]])
+    span = np.array([hi - lo for lo, hi in ranges])
+    w = (
+        np.ones(len(ln_p))
+        if width is None
+        else np.exp(-0.5 * (((cond - fid) / span / width) ** 2).sum(1))
+    )
+    xtw = x.T * w
+    inv = np.linalg.inv(xtw @ x)
+    beta = inv @ xtw @ ln_p
+    resid = ln_p - x @ beta
+    cov = inv @ (xtw * resid**2) @ xtw.T @ inv
+    return {
+        "width": width,
+        "slope": float(beta[2]),
+        "error": float(np.sqrt(cov[2, 2])),
+        "effective_runs": float(w.sum() ** 2 / (w**2).sum()),
+        "run_scatter": float(np.sqrt(np.average(resid**2, weights=w))),
+    }
+
+
+def scan(source, n: int, box: float) -> dict:
+    """ln P(K_RESPONSE) of ``n`` fields at each ``SCAN_SIGMA8`` (fiducial omega_m, the same
+    seed at every point, so a simulator's phases are shared), and the slope of each
+    interval."""
+    ln_p = [
+        float(np.log(map_power(source.sample(n, {**FIDUCIAL, "sigma8": s8}, seed=6), box).mean()))
+        for s8 in SCAN_SIGMA8
+    ]
+    slopes = np.diff(ln_p) / np.diff(np.log(SCAN_SIGMA8))
+    fit = np.polyfit(np.log(SCAN_SIGMA8), ln_p, 1)[0]
+    return {
+        "sigma8": list(SCAN_SIGMA8),
+        "ln_p": ln_p,
+        "slopes": slopes.tolist(),
+        "fit_slope": float(fit),
+    }
+
+
+def part_response(args) -> None:
+    """What the models' response to sigma8 is made of: the slope the training set itself
+    holds near the fiducial point, and each source's P(k = 0.1) across sigma8."""
+    from surrogate.io.hdf5 import EventFile
+
+    workdir, options = Path(args.workdir), FIELDS[args.fields]
+    ranges = (tuple(args.omega_m), tuple(args.sigma8))
+    ln_p, cond = run_means(EventFile(workdir / "train.h5").read(), options["box"])
+    row = {
+        "fields": args.fields,
+        "source": "training set",
+        "workdir": workdir.name,
+        "runs": len(ln_p),
+    }
+    row["fits"] = [local_slope(ln_p, cond, w, ranges) for w in KERNEL_WIDTHS]
+    save_row(Path(args.json), "response", row, ("fields", "source", "workdir"))
+    print(json.dumps(row), flush=True)
+    for label, source in _sources(workdir, options, args.only):
+        row = {
+            "fields": args.fields,
+            "source": label,
+            "workdir": workdir.name,
+            "maps": args.response_maps,
+        }
+        row |= scan(source, args.response_maps, options["box"])
+        save_row(Path(args.json), "response", row, ("fields", "source", "workdir"))
+        print(json.dumps(row), flush=True)
 
 
 # -- tables ---------------------------------------------------------------------------------
@@ -370,12 +480,28 @@ def table(results: dict) -> str:
             f"{_f(r.get('cosmo.minkowski'), '.2f')} | {_f(r.get('maps_per_s'), '.1f')} | "
             f"{_f(r.get('x_pm'), '.1f')} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + response_table(results.get("response", {}).get("rows", [])))
+
+
+def response_table(rows: list[dict]) -> list[str]:
+    """Part response's rows: the training set's local slopes, and each source's scan."""
+    lines = ["", "| workdir | source | d ln P / d ln sigma8 at k = 0.1 | |", "|---|---|---|---|"]
+    for r in rows:
+        if "fits" in r:
+            fits = ", ".join(
+                f"{f['slope']:.2f} +/- {f['error']:.2f} ({f['effective_runs']:.0f} runs)"
+                for f in r["fits"]
+            )
+            lines.append(f"| {r['workdir']} | training set, local fits | {fits} | |")
+        else:
+            steps = " ".join(f"{v:.2f}" for v in r["slopes"])
+            lines.append(f"| {r['workdir']} | {r['source']} | {r['fit_slope']:.2f} | {steps} |")
+    return lines
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("pm", "data", "train", "score"), default=None)
+    p.add_argument("--part", choices=("pm", "data", "train", "score", "response"), default=None)
     p.add_argument("--json", default=str(Path(__file__).with_name("cosmo-results.json")))
     p.add_argument("--workdir", default="cosmo-work")
     p.add_argument("--fields", choices=tuple(FIELDS), default="maps")
@@ -399,7 +525,13 @@ def main(argv=None) -> int:
     p.add_argument("--speed-batch", type=int, default=256)
     p.add_argument("--device", default="auto", help="training device: auto (cuda when present)")
     args = p.parse_args(argv)
-    parts = {"pm": part_pm, "data": part_data, "train": part_train, "score": part_score}
+    parts = {
+        "pm": part_pm,
+        "data": part_data,
+        "train": part_train,
+        "score": part_score,
+        "response": part_response,
+    }
     if args.part:
         parts[args.part](args)
     path = Path(args.json)
