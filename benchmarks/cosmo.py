@@ -271,14 +271,24 @@ def part_train(args) -> None:
 
 
 # -- part score -----------------------------------------------------------------------------
-def power_at(events, k0: float, box: float) -> float:
-    """Mean P(k) of the fields over the bin containing ``k0``."""
+def spectra(events, box: float) -> tuple[np.ndarray, np.ndarray]:
+    """(k, P(k) of each field) with the estimator every score uses."""
     from surrogate_cosmo.statistics import power_spectrum
 
     delta = events["delta"]
     ps = power_spectrum(delta, box, window="cic", ndim=delta.ndim - 1)
-    i = int(np.argmin(np.abs(ps.k - k0)))
-    return float(ps.power[:, i].mean())
+    return ps.k, ps.power
+
+
+def map_power(events, box: float, k0: float = K_RESPONSE) -> np.ndarray:
+    """P(k) of each field in the bin containing ``k0``."""
+    k, power = spectra(events, box)
+    return power[:, int(np.argmin(np.abs(k - k0)))]
+
+
+def power_at(events, k0: float, box: float) -> float:
+    """Mean P(k) of the fields over the bin containing ``k0``."""
+    return float(map_power(events, box, k0).mean())
 
 
 def response(lo, hi, box: float) -> float:
@@ -360,15 +370,6 @@ SCAN_SIGMA8 = (0.72, 0.76, 0.80, 0.834, 0.87, 0.91, 0.94)
 KERNEL_WIDTHS = (0.1, 0.2, None)
 
 
-def map_power(events, box: float) -> np.ndarray:
-    """P(k) of each field in the bin containing ``K_RESPONSE``."""
-    from surrogate_cosmo.statistics import power_spectrum
-
-    delta = events["delta"]
-    ps = power_spectrum(delta, box, window="cic", ndim=delta.ndim - 1)
-    return ps.power[:, int(np.argmin(np.abs(ps.k - K_RESPONSE)))]
-
-
 def run_means(events, box: float) -> tuple[np.ndarray, np.ndarray]:
     """ln of each run's mean P(K_RESPONSE) and its (omega_m, sigma8): a run is a stretch
     of consecutive maps with equal conditions, as ``cosmo.pm`` writes them."""
@@ -405,20 +406,22 @@ def local_slope(ln_p: np.ndarray, cond: np.ndarray, width: float | None, ranges)
 
 
 def scan(source, n: int, box: float) -> dict:
-    """ln P(K_RESPONSE) of ``n`` fields at each ``SCAN_SIGMA8`` (fiducial omega_m, the same
-    seed at every point, so a simulator's phases are shared), and the slope of each
-    interval."""
-    ln_p = [
-        float(np.log(map_power(source.sample(n, {**FIDUCIAL, "sigma8": s8}, seed=6), box).mean()))
-        for s8 in SCAN_SIGMA8
-    ]
-    slopes = np.diff(ln_p) / np.diff(np.log(SCAN_SIGMA8))
-    fit = np.polyfit(np.log(SCAN_SIGMA8), ln_p, 1)[0]
+    """ln P(k) of ``n`` fields at each ``SCAN_SIGMA8`` (fiducial omega_m, the same seed at
+    every point, so a simulator's phases are shared): the slope at ``K_RESPONSE`` over
+    the scan and interval by interval, and the scan's slope in every k bin."""
+    ln_p = []
+    for s8 in SCAN_SIGMA8:
+        k, power = spectra(source.sample(n, {**FIDUCIAL, "sigma8": s8}, seed=6), box)
+        ln_p.append(np.log(power.mean(axis=0)))
+    ln_p, x = np.array(ln_p), np.log(SCAN_SIGMA8)
+    i = int(np.argmin(np.abs(k - K_RESPONSE)))
     return {
         "sigma8": list(SCAN_SIGMA8),
-        "ln_p": ln_p,
-        "slopes": slopes.tolist(),
-        "fit_slope": float(fit),
+        "ln_p": ln_p[:, i].tolist(),
+        "slopes": (np.diff(ln_p[:, i]) / np.diff(x)).tolist(),
+        "fit_slope": float(np.polyfit(x, ln_p[:, i], 1)[0]),
+        "k": k.tolist(),
+        "fit_slope_k": np.polyfit(x, ln_p, 1)[0].tolist(),
     }
 
 
