@@ -222,7 +222,7 @@ def part_data(args) -> None:
             continue
         t0 = time.perf_counter()
         simulate(
-            "cosmo.pm",
+            args.simulator,
             n,
             workdir / f"{name}.h5",
             options=options,
@@ -233,7 +233,7 @@ def part_data(args) -> None:
         )
         seconds = time.perf_counter() - t0
         row = {"fields": args.fields, "file": name, "n": n, "seconds": seconds}
-        row |= {"workdir": workdir.name, "train_maps_per_run": m}
+        row |= {"workdir": workdir.name, "simulator": args.simulator, "train_maps_per_run": m}
         row |= {"per_s": n / seconds, "options": options, "ranges": ranges}
         save_row(Path(args.json), "data", row, ("fields", "file", "train_maps_per_run"))
         print(json.dumps(row), flush=True)
@@ -519,6 +519,12 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--tag", default="")
     p.add_argument("--only", nargs="*", default=None, help="parts data, score: these only")
+    p.add_argument(
+        "--simulator",
+        choices=("cosmo.pm", "cosmo.lpt", "cosmo.lognormal"),
+        default="cosmo.pm",
+        help="part data: the simulator whose fields are written (a baseline's: an ablation)",
+    )
     p.add_argument(
         "--maps-per-run",
         type=int,
