@@ -36,7 +36,9 @@ Part ``response``: what a model's response to sigma8 is made of.  The training s
   d ln P / d ln sigma8 at k = 0.1 near the fiducial point (each run's mean P, a weighted
   plane in (ln omega_m, ln sigma8) with Gaussian kernels of 0.1 and 0.2 of each range, and
   the whole set), and each source's ln P(k = 0.1) at seven sigma8 (fiducial omega_m,
-  ``--response-maps`` maps each, one seed): its slope over the scan and interval by interval.
+  ``--response-maps`` maps each, one seed): its slope over the scan and interval by interval,
+  and the slopes of P(k) of the log field the models learn, of the variance of delta and
+  of its 99th and 99.9th percentiles (the high-density tail).
 
 Rows are merged into ``--json`` (default ``benchmarks/cosmo-results.json``).  Run long
 parts from a ``git worktree`` at a fixed commit.
@@ -405,23 +407,49 @@ def local_slope(ln_p: np.ndarray, cond: np.ndarray, width: float | None, ranges)
     }
 
 
+def summaries(events, box: float) -> dict[str, np.ndarray]:
+    """What a field's response to sigma8 can be read from: the mean P(k) of ``delta`` and
+    of the log field the models learn (``log(delta + eps)`` of the plugin's chain, each
+    map's mean removed), the variance of ``delta`` and its 99th and 99.9th percentiles
+    (the high-density tail, which dominates P(k) of ``delta``)."""
+    from surrogate_cosmo.preprocessing import LOG_DENSITY_CHAIN
+
+    delta = np.asarray(events["delta"], np.float64)
+    log_field = np.log(delta + LOG_DENSITY_CHAIN[0]["eps"])
+    log_field -= log_field.mean(axis=tuple(range(1, delta.ndim)), keepdims=True)
+    k, power = spectra(events, box)
+    _, log_power = spectra({"delta": log_field}, box)
+    q99, q999 = np.quantile(delta, [0.99, 0.999])
+    return {
+        "k": k,
+        "power": power.mean(axis=0),
+        "log_power": log_power.mean(axis=0),
+        "variance": delta.var(),
+        "q99": q99,
+        "q999": q999,
+    }
+
+
 def scan(source, n: int, box: float) -> dict:
-    """ln P(k) of ``n`` fields at each ``SCAN_SIGMA8`` (fiducial omega_m, the same seed at
-    every point, so a simulator's phases are shared): the slope at ``K_RESPONSE`` over
-    the scan and interval by interval, and the scan's slope in every k bin."""
-    ln_p = []
-    for s8 in SCAN_SIGMA8:
-        k, power = spectra(source.sample(n, {**FIDUCIAL, "sigma8": s8}, seed=6), box)
-        ln_p.append(np.log(power.mean(axis=0)))
-    ln_p, x = np.array(ln_p), np.log(SCAN_SIGMA8)
+    """``n`` fields at each ``SCAN_SIGMA8`` (fiducial omega_m, the same seed at every
+    point, so a simulator's phases are shared): d ln P / d ln sigma8 at ``K_RESPONSE``
+    over the scan and interval by interval, and the scan's slope of each summary
+    (:func:`summaries`; of the spectra in every k bin)."""
+    rows = [
+        summaries(source.sample(n, {**FIDUCIAL, "sigma8": s8}, seed=6), box) for s8 in SCAN_SIGMA8
+    ]
+    x = np.log(SCAN_SIGMA8)
+    k = rows[0].pop("k")
+    ln = {name: np.log([r[name] for r in rows]) for name in rows[0] if name != "k"}
     i = int(np.argmin(np.abs(k - K_RESPONSE)))
+    ln_p = ln["power"][:, i]
     return {
         "sigma8": list(SCAN_SIGMA8),
-        "ln_p": ln_p[:, i].tolist(),
-        "slopes": (np.diff(ln_p[:, i]) / np.diff(x)).tolist(),
-        "fit_slope": float(np.polyfit(x, ln_p[:, i], 1)[0]),
+        "ln_p": ln_p.tolist(),
+        "slopes": (np.diff(ln_p) / np.diff(x)).tolist(),
+        "fit_slope": float(np.polyfit(x, ln_p, 1)[0]),
         "k": k.tolist(),
-        "fit_slope_k": np.polyfit(x, ln_p, 1)[0].tolist(),
+        **{f"fit_slope_{name}": np.polyfit(x, v, 1)[0].tolist() for name, v in ln.items()},
     }
 
 
@@ -487,18 +515,27 @@ def table(results: dict) -> str:
 
 
 def response_table(rows: list[dict]) -> list[str]:
-    """Part response's rows: the training set's local slopes, and each source's scan."""
-    lines = ["", "| workdir | source | d ln P / d ln sigma8 at k = 0.1 | |", "|---|---|---|---|"]
+    """Part response's rows: the training set's local slopes, and each source's scan
+    (d ln X / d ln sigma8 of P(k = 0.1), the variance of delta and its 99th percentile)."""
+    lines = [
+        "",
+        "| workdir | source | P(k = 0.1) | var delta | q99 delta | P(0.1) by interval |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "fits" in r:
             fits = ", ".join(
                 f"{f['slope']:.2f} +/- {f['error']:.2f} ({f['effective_runs']:.0f} runs)"
                 for f in r["fits"]
             )
-            lines.append(f"| {r['workdir']} | training set, local fits | {fits} | |")
-        else:
-            steps = " ".join(f"{v:.2f}" for v in r["slopes"])
-            lines.append(f"| {r['workdir']} | {r['source']} | {r['fit_slope']:.2f} | {steps} |")
+            lines.append(f"| {r['workdir']} | training set, local fits | {fits} | | | |")
+            continue
+        steps = " ".join(f"{v:.2f}" for v in r["slopes"])
+        lines.append(
+            f"| {r['workdir']} | {r['source']} | {r['fit_slope']:.2f} | "
+            f"{_f(r.get('fit_slope_variance'), '.2f')} | {_f(r.get('fit_slope_q99'), '.2f')} | "
+            f"{steps} |"
+        )
     return lines
 
 
