@@ -410,8 +410,8 @@ def local_slope(ln_p: np.ndarray, cond: np.ndarray, width: float | None, ranges)
 def summaries(events, box: float) -> dict[str, np.ndarray]:
     """What a field's response to sigma8 can be read from: the mean P(k) of ``delta`` and
     of the log field the models learn (``log(delta + eps)`` of the plugin's chain, each
-    map's mean removed), the variance of ``delta`` and its 99th and 99.9th percentiles
-    (the high-density tail, which dominates P(k) of ``delta``)."""
+    map's mean removed), the variances of both and the 99th and 99.9th percentiles of
+    ``delta`` (the high-density tail, which dominates P(k) of ``delta``)."""
     from surrogate_cosmo.preprocessing import LOG_DENSITY_CHAIN
 
     delta = np.asarray(events["delta"], np.float64)
@@ -425,6 +425,7 @@ def summaries(events, box: float) -> dict[str, np.ndarray]:
         "power": power.mean(axis=0),
         "log_power": log_power.mean(axis=0),
         "variance": delta.var(),
+        "log_variance": log_field.var(),
         "q99": q99,
         "q999": q999,
     }
