@@ -199,7 +199,10 @@ def part_data(args) -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     options = FIELDS[args.fields]
-    m = args.maps_per_run or options.get("maps_per_run", 1)  # fewer: more realisations
+    slabs = options.get("maps_per_run", 1)
+    m = slabs if args.maps_per_run is None else args.maps_per_run  # fewer: more realisations
+    if not 1 <= m <= slabs:
+        raise SystemExit(f"--maps-per-run must be 1 to {slabs}, not {m}")
     runs = args.train_maps // m
     ranges = {"omega_m": tuple(args.omega_m), "sigma8": tuple(args.sigma8)}
     lh = {k: np.repeat(v, m) for k, v in latin_hypercube(runs, ranges, seed=0).items()}
@@ -224,7 +227,7 @@ def part_data(args) -> None:
             continue
         t0 = time.perf_counter()
         simulate(
-            args.simulator,
+            "cosmo.pm",
             n,
             workdir / f"{name}.h5",
             options=options,
@@ -235,7 +238,7 @@ def part_data(args) -> None:
         )
         seconds = time.perf_counter() - t0
         row = {"fields": args.fields, "file": name, "n": n, "seconds": seconds}
-        row |= {"workdir": workdir.name, "simulator": args.simulator, "train_maps_per_run": m}
+        row |= {"workdir": workdir.name, "train_maps_per_run": m}
         row |= {"per_s": n / seconds, "options": options, "ranges": ranges}
         save_row(Path(args.json), "data", row, ("fields", "file", "train_maps_per_run"))
         print(json.dumps(row), flush=True)
@@ -411,7 +414,7 @@ def summaries(events, box: float) -> dict[str, np.ndarray]:
     """What a field's response to sigma8 can be read from: the mean P(k) of ``delta`` and
     of the log field the models learn (``log(delta + eps)`` of the plugin's chain, each
     map's mean removed), the variances of both and the 99th and 99.9th percentiles of
-    ``delta`` (the high-density tail, which dominates P(k) of ``delta``)."""
+    ``delta`` (the high-density tail, which P(k) of ``delta`` weighs heavily)."""
     from surrogate_cosmo.preprocessing import LOG_DENSITY_CHAIN
 
     delta = np.asarray(events["delta"], np.float64)
@@ -556,12 +559,8 @@ def main(argv=None) -> int:
     p.add_argument("--family-options", type=json.loads, default={})
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--tag", default="")
-    p.add_argument("--only", nargs="*", default=None, help="parts data, score: these only")
     p.add_argument(
-        "--simulator",
-        choices=("cosmo.pm", "cosmo.lpt", "cosmo.lognormal"),
-        default="cosmo.pm",
-        help="part data: the simulator whose fields are written (a baseline's: an ablation)",
+        "--only", nargs="*", default=None, help="parts data, score, response: these only"
     )
     p.add_argument(
         "--maps-per-run",
