@@ -72,6 +72,15 @@ DEFAULT_OPTIONS = {
 }
 
 
+def spectra(delta: np.ndarray, box: float, ndim: int | None = None) -> tuple[np.ndarray, ...]:
+    """(k, P(k) of each field) with the estimator every part uses (CIC deconvolved);
+    ``ndim`` defaults to a stack of fields (a leading event axis)."""
+    from surrogate_cosmo.statistics import power_spectrum
+
+    ps = power_spectrum(delta, box, window="cic", ndim=delta.ndim - 1 if ndim is None else ndim)
+    return ps.k, ps.power
+
+
 # -- part pm --------------------------------------------------------------------------------
 def pm_cost(particles: int, seed: int = 0) -> dict:
     """Wall time and tracemalloc peak of one ``cosmo.pm`` cube run."""
@@ -92,13 +101,6 @@ def pm_cost(particles: int, seed: int = 0) -> dict:
     }
 
 
-def _binned_power(delta: np.ndarray, box: float) -> tuple[np.ndarray, np.ndarray]:
-    from surrogate_cosmo.statistics import power_spectrum
-
-    ps = power_spectrum(delta, box, window="cic", ndim=3)
-    return ps.k, ps.power
-
-
 def linear_regime(b_values=(1, 2, 3, 4), particles: int = 64, box: float = 256.0) -> list[dict]:
     """P_PM / P_ZA at z = 0 for sigma8 = 0.02 (linear), measured on a 2x finer grid."""
     from surrogate_cosmo.fields import gaussian_modes
@@ -116,8 +118,8 @@ def linear_regime(b_values=(1, 2, 3, 4), particles: int = 64, box: float = 256.0
         x, _ = run_pm(modes, g, cfg)
         disp = displacements(modes, particles, box, order=1)
         xz, _ = lpt_state(disp, particles, box, g, 1.0, cfg.lattice_offset)
-        k, p_pm = _binned_power(density_contrast(x, 2 * particles, box), box)
-        _, p_za = _binned_power(density_contrast(xz, 2 * particles, box), box)
+        k, p_pm = spectra(density_contrast(x, 2 * particles, box), box, ndim=3)
+        _, p_za = spectra(density_contrast(xz, 2 * particles, box), box, ndim=3)
         rows.append({"B": b, "k": k.tolist(), "ratio": (p_pm / p_za).tolist()})
     return rows
 
@@ -132,7 +134,7 @@ def halofit_ratio(runs: int = 8) -> dict:
 
     sim = surrogate.simulator("cosmo.pm", paired_fixed=True, grid=128)
     events = sim.sample(runs, FIDUCIAL, seed=11)
-    k, power = _binned_power(events["delta"], 256.0)
+    k, power = spectra(events["delta"], 256.0)
     pk = _camb_halofit(camb, k)
     ratio = power / pk
     return {
@@ -276,30 +278,16 @@ def part_train(args) -> None:
 
 
 # -- part score -----------------------------------------------------------------------------
-def spectra(events, box: float) -> tuple[np.ndarray, np.ndarray]:
-    """(k, P(k) of each field) with the estimator every score uses."""
-    from surrogate_cosmo.statistics import power_spectrum
-
-    delta = events["delta"]
-    ps = power_spectrum(delta, box, window="cic", ndim=delta.ndim - 1)
-    return ps.k, ps.power
-
-
-def map_power(events, box: float, k0: float = K_RESPONSE) -> np.ndarray:
-    """P(k) of each field in the bin containing ``k0``."""
-    k, power = spectra(events, box)
-    return power[:, int(np.argmin(np.abs(k - k0)))]
-
-
-def power_at(events, k0: float, box: float) -> float:
-    """Mean P(k) of the fields over the bin containing ``k0``."""
-    return float(map_power(events, box, k0).mean())
+def map_power(events, box: float) -> np.ndarray:
+    """P(k) of each field in the bin containing ``K_RESPONSE``."""
+    k, power = spectra(events["delta"], box)
+    return power[:, int(np.argmin(np.abs(k - K_RESPONSE)))]
 
 
 def response(lo, hi, box: float) -> float:
     """d ln P / d ln sigma8 at ``K_RESPONSE`` from samples at sigma8 -/+ the step."""
     s_lo, s_hi = FIDUCIAL["sigma8"] - RESPONSE_STEP, FIDUCIAL["sigma8"] + RESPONSE_STEP
-    ratio = power_at(hi, K_RESPONSE, box) / power_at(lo, K_RESPONSE, box)
+    ratio = map_power(hi, box).mean() / map_power(lo, box).mean()
     return float(np.log(ratio) / np.log(s_hi / s_lo))
 
 
@@ -420,8 +408,8 @@ def summaries(events, box: float) -> dict[str, np.ndarray]:
     delta = np.asarray(events["delta"], np.float64)
     log_field = np.log(delta + LOG_DENSITY_CHAIN[0]["eps"])
     log_field -= log_field.mean(axis=tuple(range(1, delta.ndim)), keepdims=True)
-    k, power = spectra(events, box)
-    _, log_power = spectra({"delta": log_field}, box)
+    k, power = spectra(delta, box)
+    _, log_power = spectra(log_field, box)
     q99, q999 = np.quantile(delta, [0.99, 0.999])
     return {
         "k": k,
@@ -444,7 +432,7 @@ def scan(source, n: int, box: float) -> dict:
     ]
     x = np.log(SCAN_SIGMA8)
     k = rows[0].pop("k")
-    ln = {name: np.log([r[name] for r in rows]) for name in rows[0] if name != "k"}
+    ln = {name: np.log([r[name] for r in rows]) for name in rows[0]}
     i = int(np.argmin(np.abs(k - K_RESPONSE)))
     ln_p = ln["power"][:, i]
     return {
