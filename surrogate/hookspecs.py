@@ -148,9 +148,11 @@ def register_splits(register: Register) -> None:
     ``type`` attribute equals ``type``.  A split maps an event invertibly onto a
     low-dimensional summary (a calorimeter's layer energies) and the rest (the voxels
     normalised by them), with the exact log-determinant of the map, so that a two-stage
-    model learns the summary first and the rest given it (CaloFlow, arXiv:2106.05285).
-    A simulator recommends one through ``Simulator.split()``; a saved model names its
-    split by type, so it is found in a fresh interpreter through this hook.
+    model learns the summary first and the rest given it (CaloFlow, arXiv:2106.05285);
+    a split with ``bijective = False`` keeps the whole event as the rest and its inverse
+    imposes the summary on it (such a model has no density).  A simulator recommends
+    one through ``Simulator.split()``; a saved model names its split by type, so it is
+    found in a fresh interpreter through this hook.
     """
 
 

@@ -33,6 +33,11 @@ spec ``S``:
     differences.
 ``inverse(summary, rest, conditions) -> fields``
     the raw fields (float64; the caller casts them to the spec's dtypes).
+``bijective``
+    ``True`` (the default) for the maps above.  A split whose rest is the event itself
+    (or holds the summary again) sets it ``False``: stage 2 is then a model of the event
+    given its summary, ``inverse`` imposes stage 1's summary on stage 2's event, and a
+    two-stage model of it has no density (``forward``'s log-determinant is unused).
 ``preprocessing(S) -> (summary chain, rest chain)``
     the preprocessing chains (:mod:`surrogate.preprocessing`) the split recommends for
     the two stages' models; ``None``: the model's default.
@@ -70,6 +75,8 @@ class Split(ABC):
 
     settings_class: ClassVar[type | None] = None
     type: ClassVar[str] = ""
+    #: summary and rest hold the event's scalars once each (module docstring)
+    bijective: ClassVar[bool] = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.where = f"split {self.type!r}"

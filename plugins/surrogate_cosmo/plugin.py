@@ -1,6 +1,7 @@
 """Entry point of the cosmology plugin: the particle-mesh reference simulator and its
-cheap siblings, the field preprocessing steps, and the field statistics as observables
-and metrics.  Factories are import paths, so ``surrogate plugins`` imports none of them.
+cheap siblings, the field preprocessing steps, the two-stage split, and the field
+statistics as observables and metrics.  Factories are import paths, so ``surrogate
+plugins`` imports none of them.
 """
 
 from surrogate import hookimpl
@@ -17,6 +18,11 @@ def register_simulators(register: Register) -> None:
 @hookimpl
 def register_preprocessing_steps(register: Register) -> None:
     register("cosmo.s_transform", "surrogate_cosmo.preprocessing:STransform")
+
+
+@hookimpl
+def register_splits(register: Register) -> None:
+    register("cosmo.bands", "surrogate_cosmo.split:BandSplit")
 
 
 @hookimpl

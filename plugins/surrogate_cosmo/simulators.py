@@ -179,6 +179,11 @@ class FieldSimulator(Simulator):
         """``log(1 + delta)``, one scale per field (:mod:`surrogate_cosmo.preprocessing`)."""
         return [dict(step) for step in LOG_DENSITY_CHAIN]
 
+    def split(self) -> dict[str, Any]:
+        """The log field's lowest band powers first, then the field (:mod:`.split`): four
+        bands, or as many as the grid has below Nyquist."""
+        return {"type": "cosmo.bands", "bands": min(4, self.spec.fields[0].shape[0] // 2 - 1)}
+
     def cosmology(self, omega_m: float, sigma8: float) -> Cosmology:
         s = self.settings
         return Cosmology(float(omega_m), s.omega_b, s.h, s.n_s, float(sigma8))

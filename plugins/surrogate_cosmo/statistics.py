@@ -165,6 +165,15 @@ def _bin_sum(values: Array, bins: Array, nb: int) -> Array:
     return out.reshape(rows, nb + 1)[:, :nb]
 
 
+def mode_bins(n: int, d: int, n_bins: int) -> tuple[Array, Array]:
+    """Per mode of the flattened rfft half-space of an ``N^d`` grid (the order of
+    ``scipy.fft.rfftn(field).reshape(-1)``): its bin as :func:`power_spectrum` bins
+    (``floor(|n|) - 1``; the DC mode and modes past the first ``n_bins`` bins get
+    ``n_bins``) and the weight that counts the other half-space.  For code that works on
+    the modes of a bin directly, as the ``cosmo.bands`` split rescales them."""
+    return _bin_index(n, d, n_bins), _modes(n, d).weight
+
+
 def _chunks(x: Array) -> list[Array]:
     """The fields of a batch in chunks of at most :data:`CHUNK_CELLS` cells (at least one
     field each): bounds the memory of the complex transforms of large batches."""

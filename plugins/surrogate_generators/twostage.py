@@ -32,8 +32,8 @@ after splitting the data, stage 2 the rest, including whatever stage 1 left unus
 small model of a few numbers usually stops early).  A share shorter than one of its
 stage's epochs is the loop's one-line ``TrainingError``; a fresh run that fails leaves
 no file behind.  **Density**: ``exact`` when both stages' are exact (``log_prob`` =
-stage 1 + stage 2 + the split's log-determinant), ``none`` when either has none,
-``bound`` otherwise.
+stage 1 + stage 2 + the split's log-determinant), ``none`` when either has none or the
+split is not a bijection (``Split.bijective``), ``bound`` otherwise.
 
 Checkpoints: one model directory; both stages' states are in its ``model.safetensors``
 (keys ``stage1.``/``stage2.``), their families and options in its hyper-parameters.  The
@@ -126,18 +126,24 @@ class TwoStage(Surrogate):
         #: the hyper-parameters as given: what a resumed run is rebuilt from
         self.given = dict(self.hyperparameters)
         self.families = {stage: self._family(stage) for stage in STAGES}
-        densities = {self.families[stage].density for stage in STAGES}
-        self.density = (  # type: ignore[misc]  # decided per model, from its stages
-            "none" if "none" in densities else "exact" if densities == {"exact"} else "bound"
-        )
         self.split: Split | None = None
         if self.settings.split is not None:
             self.split = make_split(self.settings.split)
+        self._decide_density()
         self.stages: dict[str, Surrogate] = {}
         if spec is not None and self.split is not None:
             self._build_stages()
 
     # -- the stages -------------------------------------------------------------------------
+    def _decide_density(self) -> None:
+        """The model's density, from its stages' and its split's (module docstring)."""
+        densities = {self.families[stage].density for stage in STAGES}
+        if self.split is not None and not self.split.bijective:
+            densities.add("none")
+        self.density = (  # type: ignore[misc]  # decided per model, from its stages
+            "none" if "none" in densities else "exact" if densities == {"exact"} else "bound"
+        )
+
     def _family(self, stage: str) -> type[Surrogate]:
         name = getattr(self.settings, stage)
         try:
@@ -211,6 +217,7 @@ class TwoStage(Surrogate):
         seed = run_seed(run["seed"] if run is not None and seed is None else seed)
         if self.split is None:
             self.split = make_split(self._simulator_split(data))
+            self._decide_density()
         if run is not None:
             self._check_resume(run, _required(workdir))
         self._build_stages()
