@@ -13,6 +13,7 @@ import scipy.fft
 import surrogate
 from surrogate.errors import SpecError, SurrogateError
 from surrogate.events import Events
+from surrogate.io import make_metadata, write_events
 from surrogate.registry import get_registry
 from surrogate.splits import make_split
 from surrogate.testing import surrogate_checks
@@ -173,6 +174,20 @@ def test_generated_band_powers_are_stage_ones(monkeypatch):
     summary, _, _ = model.split.forward(out.fields, out.conditions)
     # the generated maps are float32: their band powers are stage 1's to its rounding
     np.testing.assert_allclose(summary[SUMMARY], drawn[0][SUMMARY], atol=1e-4)
+
+
+def test_the_split_a_file_offers_decides_the_density(tmp_path):
+    """Trained on a simulator's file with no split given, the model takes the one the
+    simulator offers, and with it has no density."""
+    meta = make_metadata(maps().spec, producer="cosmo.lognormal", seed=0, options=MAPS)
+    path = write_events(tmp_path / "maps.h5", maps()[:16], meta)
+    model = surrogate.surrogate(
+        "twostage", stage2="diffusion", stage1_options=TINY_FLOW, stage2_options=TINY_UNET
+    )
+    assert model.density == "bound"  # a flow and a diffusion model, before the split
+    model.fit(str(path), seed=0, **QUICK)
+    assert model.split.to_config()["type"] == "cosmo.bands"
+    assert model.density == "none"
 
 
 @pytest.mark.parametrize("name", [n for n, _ in surrogate_checks(lambda: None)])
