@@ -255,7 +255,9 @@ def part_train(args) -> None:
     sim = surrogate.simulator("cosmo.pm", **FIELDS[args.fields])
     for family in args.families:
         options = {**DEFAULT_OPTIONS.get(family, {}), **args.family_options.get(family, {})}
-        train = {"device": args.device, **options.pop("train", {})}
+        train = options.pop("train", {})
+        if args.device != "auto":  # the loop's default; a closed-form stage takes no options
+            train["device"] = args.device
         cls = surrogate.surrogate_class(family)
         model = cls(**hyperparameters_for(cls, options, sim))
         t0 = time.perf_counter()
