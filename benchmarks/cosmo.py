@@ -262,21 +262,25 @@ def part_train(args) -> None:
         model = cls(**hyperparameters_for(cls, options, sim))
         t0 = time.perf_counter()
         model.fit(str(workdir / "train.h5"), seed=1, max_time=args.minutes * 60, **train)
+        seconds, label = time.perf_counter() - t0, family + (f"+{args.tag}" if args.tag else "")
+        model.save(workdir / f"model-{label}")  # first: a row that fails loses no model
         row = {
             "fields": args.fields,
-            "family": family + (f"+{args.tag}" if args.tag else ""),
+            "family": label,
             "options": options,
             "train": train,
-            "train_seconds": time.perf_counter() - t0,
+            "train_seconds": seconds,
         }
         stages = getattr(model, "stages", None) or {"": model}  # a two-stage model's parts
         for stage, part in stages.items():
-            result, prefix = part.training_result, f"{stage}_" if stage else ""
+            result = getattr(part, "training_result", None)  # None: fitted in closed form
+            if result is None:
+                continue
+            prefix = f"{stage}_" if stage else ""
             row[f"{prefix}epochs_run"] = result.epochs_run
             row[f"{prefix}best_epoch"] = result.best_epoch
             row[f"{prefix}parameters"] = sum(p.numel() for p in part.parameters())
             row[f"{prefix}history"] = result.history  # the learning curve: losses per epoch
-        model.save(workdir / f"model-{row['family']}")
         save_row(Path(args.json), "train", row, ("fields", "family"))
         print(json.dumps(row, default=str), flush=True)
 
